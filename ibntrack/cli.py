@@ -1,0 +1,291 @@
+"""The ``ibntrack`` command line. The only module that reads ``sys.argv``.
+
+Subcommands: ``demo``, ``synth``, ``train``, ``track``, ``eval``, ``export``. ``ibntrack CMD --help``
+explains each flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("ibntrack")
+
+
+def _size(text: str) -> tuple[int, int]:
+    """Parses ``WxH`` into ``(W, H)``."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x360, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"width and height must be positive, got {text!r}")
+    return w, h
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _unit_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return v
+
+
+# ----------------------------------------------------------------------------------------------- synth
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synth", help="generate a synthetic MOTChallenge sequence in a visual domain",
+        description="Write one procedurally generated sequence (img1/, gt/gt.txt, seqinfo.ini with the "
+                    "domain's scene keywords). The same --seed in two domains gives the same boxes.")
+    p.add_argument("--domain", default="summer",
+                   help="summer | winter | night | fog | rain (default summer); ignored with --style")
+    p.add_argument("--style", type=Path, help="a YAML file describing a user-defined style")
+    p.add_argument("--frames", type=_positive_int, default=300, help="number of frames (default 300)")
+    p.add_argument("--objects", type=_positive_int, default=20,
+                   help="objects in the scene at a time, on average (default 20)")
+    p.add_argument("--size", type=_size, default=(640, 360), help="frame size WxH (default 640x360)")
+    p.add_argument("--seed", type=int, default=0, help="geometry and appearance seed (default 0)")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate written to seqinfo.ini (default 30)")
+    p.add_argument("--name", help="sequence folder name (default synth-<domain>-<seed>)")
+    p.add_argument("--out", type=Path, required=True, help="folder to create the sequence in")
+    p.set_defaults(func=_run_synth)
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from ibntrack.data.synth import generate_sequence
+
+    path = generate_sequence(args.out, domain=args.domain, frames=args.frames, objects=args.objects,
+                             size=args.size, seed=args.seed, style=args.style, name=args.name,
+                             frame_rate=args.fps)
+    print(f"wrote {path}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- train
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a model on MOTChallenge-format data (one CPU, one GPU, or torchrun DDP)",
+        description="Train from a YAML config; any field can be overridden as section.field=value, e.g. "
+                    "`ibntrack train --config configs/synth_resnet18_ibn.yaml train.epochs=5 model.arch=resnet18`. "
+                    "Under `torchrun --nproc_per_node N` the same command trains with DistributedDataParallel.")
+    p.add_argument("--config", type=Path, required=True, help="YAML config (see configs/)")
+    p.add_argument("--data", nargs="+", help="training data roots or sequences (overrides data.train)")
+    p.add_argument("--out", help="output folder for checkpoints and logs (overrides train.out_dir)")
+    p.add_argument("--train-scene", help="training scene keywords, e.g. 'summer, street' (overrides "
+                                         "the sequences' sceneKeywords)")
+    p.add_argument("--resume", help="resume an interrupted run from its last.pt")
+    p.add_argument("--finetune", help="start from these weights; a new identity count re-initialises "
+                                      "only the ReID classifier and the scene keywords are merged")
+    p.add_argument("overrides", nargs="*", help="section.field=value overrides")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from ibntrack.config import load_config
+    from ibntrack.engine.train import fit
+
+    overrides = list(args.overrides)
+    if args.data:
+        overrides.append(f"data.train={args.data!r}".replace("'", '"'))
+    if args.out:
+        overrides.append(f"train.out_dir={args.out}")
+    if args.train_scene:
+        words = [w.strip() for w in args.train_scene.replace(";", ",").split(",") if w.strip()]
+        overrides.append(f"train.train_scene={words!r}".replace("'", '"'))
+    if args.resume:
+        overrides.append(f"train.resume={args.resume}")
+    if args.finetune:
+        overrides.append(f"train.finetune={args.finetune}")
+    cfg = load_config(args.config, overrides)
+    path = fit(cfg)
+    print(f"checkpoint: {path}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- track
+def _add_tracking_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scene", help="live scene keywords, e.g. 'winter, snow, street'; sets the sparsity "
+                                   "factor from their relevance to the training scene (default: the "
+                                   "sequence's sceneKeywords, else exact IN)")
+    p.add_argument("--sparsity", type=_positive_int,
+                   help="force the IN sparsity factor s (1 = recompute IN statistics every frame)")
+    p.add_argument("--conf", type=_unit_float, help="tracker's high-score threshold (default 0.5)")
+    p.add_argument("--low-conf", type=_unit_float, help="lowest score kept for the second pass (default 0.1)")
+    p.add_argument("--track-buffer", type=_positive_int, help="frames a lost track is kept (at 30 fps; "
+                                                                "default 30)")
+    p.add_argument("--no-embeddings", action="store_true", help="associate by motion and IoU only")
+    p.add_argument("--drift-threshold", type=float, default=None,
+                   help="event-driven IN refresh threshold (default 0.1; 0 disables)")
+    p.add_argument("--no-fold", action="store_true", help="do not fold BN/IN into convolutions")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--max-frames", type=_positive_int, help="stop each source after this many frames")
+
+
+def _tracker_kwargs(args: argparse.Namespace) -> dict:
+    from dataclasses import replace
+
+    from ibntrack.tracking import TrackerConfig
+
+    cfg = TrackerConfig()
+    changes = {}
+    if args.conf is not None:
+        changes["det_thresh"] = args.conf
+    if args.low_conf is not None:
+        changes["low_thresh"] = args.low_conf
+    if args.track_buffer is not None:
+        changes["track_buffer"] = args.track_buffer
+    if args.no_embeddings:
+        changes["use_embeddings"] = False
+    kwargs = {"tracker_config": replace(cfg, **changes), "fold": not args.no_fold}
+    if args.drift_threshold is not None:
+        kwargs["drift_threshold"] = args.drift_threshold or None
+    return kwargs
+
+
+def _add_track(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "track", help="track a video, an image folder, a MOT sequence (or a root of them), a camera or a stream",
+        description="Writes <out>/<seq>.txt in MOTChallenge format (frame,id,x,y,w,h,score,-1,-1,-1), and "
+                    "optionally an annotated H.264 video and JSON lines per frame.")
+    p.add_argument("source", help="video file, image folder, MOT sequence or root, camera index, or URL")
+    p.add_argument("--weights", required=True, type=Path, help="checkpoint from `ibntrack train` (.pt) or an "
+                                                                  "ONNX export with --backend onnxruntime")
+    p.add_argument("--out", type=Path, default=Path("runs/track"), help="output folder (default runs/track)")
+    p.add_argument("--save-video", action="store_true", help="write an annotated H.264 mp4 per source")
+    p.add_argument("--save-json", action="store_true", help="write JSON lines (one per frame) per source")
+    _add_tracking_flags(p)
+    p.set_defaults(func=_run_track)
+
+
+def _print_summaries(summaries) -> None:
+    print(f"{'sequence':<24}{'frames':>8}{'tracks':>8}{'fps':>8}{'s':>4}{'refresh':>9}"
+          f"{'model ms':>10}{'decode ms':>11}{'assoc ms':>10}")
+    for s in summaries:
+        ms = s.mean_ms
+        print(f"{s.name:<24}{s.frames:>8}{s.tracks:>8}{s.fps:>8.1f}{s.sparsity:>4}{s.refresh_fraction:>9.2f}"
+              f"{ms['model']:>10.1f}{ms['decode']:>11.2f}{ms['association']:>10.2f}")
+
+
+def _run_track(args: argparse.Namespace) -> int:
+    from ibntrack.engine.infer import track
+
+    summaries = track(args.source, args.weights, scene=args.scene, out_dir=args.out, save_video=args.save_video,
+                      save_json=args.save_json, device=args.device, sparsity=args.sparsity,
+                      max_frames=args.max_frames, **_tracker_kwargs(args))
+    _print_summaries(summaries)
+    print(f"results in {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ eval
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval", help="score MOTChallenge result files against ground truth with TrackEval",
+        description="HOTA, DetA, AssA, MOTA, IDF1, IDSW per sequence and combined (TrackEval).")
+    p.add_argument("--gt", required=True, type=Path, help="a MOT sequence or a root of sequences with gt/gt.txt")
+    p.add_argument("--results", required=True, type=Path, help="folder with <seq>.txt result files")
+    p.add_argument("--json", type=Path, help="also write the metrics as JSON")
+    p.add_argument("--csv", type=Path, help="also write the metrics as CSV")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="score a sequence without a result file as empty instead of failing")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from ibntrack.eval.metrics import evaluate
+
+    report = evaluate(args.gt, args.results, allow_missing=args.allow_missing)
+    print(report.to_table())
+    if args.json:
+        report.to_json(args.json)
+    if args.csv:
+        report.to_csv(args.csv)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ demo
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo", help="generate a winter sequence, track it with the shipped summer-trained model, score it",
+        description="The main job on the embedded default, nothing to fetch: synthesise a winter sequence, "
+                    "track it with the small IBN model shipped in the package (trained on synthetic summer), "
+                    "evaluate with TrackEval, print the metrics and write the annotated video.")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
+    p.add_argument("--domain", default="winter", help="domain of the generated sequence (default winter)")
+    p.add_argument("--frames", type=_positive_int, default=150, help="frames to generate (default 150)")
+    p.add_argument("--seed", type=int, default=7, help="sequence seed (default 7)")
+    p.add_argument("--weights", type=Path, help="use these weights instead of the shipped model")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from ibntrack.demo import run_demo
+
+    return run_demo(out=args.out, domain=args.domain, frames=args.frames, seed=args.seed, weights=args.weights,
+                    device=args.device, save_video=not args.no_video)
+
+
+# ---------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ibntrack`` argument parser (all subcommands)."""
+    from ibntrack import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="ibntrack",
+        description="One-shot multi-object tracking (detection + ReID in one network) with instance-batch "
+                    "normalization, built to keep its accuracy in scenes it was not trained on.")
+    parser.add_argument("--version", action="version", version=f"ibntrack {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_demo, _add_synth, _add_train, _add_track, _add_eval):
+        add(sub)
+    try:
+        from ibntrack.export import add_export_parser
+    except ImportError:
+        pass
+    else:
+        add_export_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ibntrack`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, NotADirectoryError, ImportError) as exc:
+        if args.verbose:
+            raise
+        print(f"ibntrack {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Inference pipeline: frame → letterbox → network (streaming sparse IN) → decode → tracker.
+
+``Tracker`` is the per-stream object (one camera, one video); :func:`track` runs whole sources and writes
+MOTChallenge result files, an optional annotated H.264 video and optional JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ibntrack.data.transforms import letterbox, to_tensor
+from ibntrack.engine.sources import FrameSource, open_sources
+from ibntrack.engine.stream import DEFAULT_DRIFT_THRESHOLD, StreamController
+from ibntrack.nn import fold_model, set_sparsity
+from ibntrack.ops.decode import decode
+from ibntrack.scene import parse_scene, relevance, sparsity_factor
+from ibntrack.structures import Detections
+from ibntrack.tracking import MultiObjectTracker, Track, TrackerConfig
+
+__all__ = ["Tracker", "track", "SequenceSummary"]
+
+log = logging.getLogger(__name__)
+
+
+def _pick_device(device: str) -> torch.device:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
+    return torch.device(device)
+
+
+@dataclass
+class StageTimes:
+    """Accumulated wall time per stage, in seconds."""
+
+    model: float = 0.0
+    decode: float = 0.0
+    association: float = 0.0
+    frames: int = 0
+
+    def mean_ms(self) -> dict[str, float]:
+        n = max(self.frames, 1)
+        return {"model": 1e3 * self.model / n, "decode": 1e3 * self.decode / n,
+                "association": 1e3 * self.association / n}
+
+
+class Tracker:
+    """Tracks objects in one stream of frames.
+
+    Args:
+        model: a network from :func:`ibntrack.build_model` (trained weights loaded).
+        input_size: network input ``(H, W)``, multiples of 32.
+        tracker_config: association settings.
+        frame_rate: frames per second of the stream (scales the lost-track buffer).
+        sparsity: sparsity factor s of instance normalisation (1 = exact IN every frame).
+        conf_thresh: detections below this score are not passed to the tracker (defaults to the
+            tracker's ``low_thresh`` so ByteTrack's second pass sees low-score boxes).
+        top_k: maximum detections per frame.
+        device: ``"cpu"`` or ``"cuda[:N]"``.
+        fold: fold BN (and cached IN) into convolutions for faster inference.
+        drift_threshold: event-driven IN refresh threshold (``None`` disables it); see
+            :class:`ibntrack.engine.stream.StreamController`.
+        class_names: class names of the model's heatmap channels.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        input_size: tuple[int, int],
+        tracker_config: TrackerConfig | None = None,
+        frame_rate: float = 30.0,
+        sparsity: int = 1,
+        conf_thresh: float | None = None,
+        top_k: int = 500,
+        device: str = "cpu",
+        fold: bool = True,
+        drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD,
+        class_names: Sequence[str] = ("object",),
+    ) -> None:
+        h, w = input_size
+        if h % 32 or w % 32 or h <= 0 or w <= 0:
+            raise ValueError(f"input_size must be positive multiples of 32, got {input_size}")
+        self.device = _pick_device(device)
+        self.input_size = (int(h), int(w))
+        self.tracker_config = tracker_config or TrackerConfig()
+        self.conf_thresh = self.tracker_config.low_thresh if conf_thresh is None else float(conf_thresh)
+        self.top_k = int(top_k)
+        self.class_names = tuple(class_names)
+        model = model.to(self.device).eval()
+        self.model = fold_model(model) if fold else model
+        self.sparsity = int(sparsity)
+        set_sparsity(self.model, self.sparsity)
+        self.stream = StreamController(self.model, drift_threshold=drift_threshold)
+        self.mot = MultiObjectTracker(self.tracker_config, frame_rate=frame_rate)
+        self.times = StageTimes()
+        self.last_detections: Detections | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        scene: str | Sequence[str] | None = None,
+        device: str = "cpu",
+        sparsity: int | None = None,
+        **kwargs,
+    ) -> Tracker:
+        """Builds a tracker from a training checkpoint.
+
+        The sparsity factor is, in order: ``sparsity`` if given; else from the relevance of ``scene`` to
+        the checkpoint's training scene (:func:`ibntrack.scene.relevance` →
+        :func:`ibntrack.scene.sparsity_factor`); else 1 (exact IN) — for automatic relevance use
+        :meth:`calibrate`.
+        """
+        from ibntrack.engine.checkpoint import load_model
+
+        model, ckpt = load_model(path, device="cpu")
+        input_size = tuple(ckpt.get("input_size") or ckpt.get("config", {}).get("data", {}).get("input_size"))
+        s = sparsity
+        if s is None and scene:
+            train_scene = ckpt.get("train_scene") or []
+            if not train_scene:
+                log.warning("%s carries no training scene; relevance 0 (most conservative sparsity)", path)
+                r = 0.0
+            else:
+                r = relevance(parse_scene(scene), parse_scene(train_scene))
+            s = sparsity_factor(r)
+            log.info("scene relevance %.2f -> sparsity factor %d", r, s)
+        kwargs.setdefault("class_names", ckpt.get("class_names") or ("object",))
+        tracker = cls(model, input_size, sparsity=s or 1, device=device, **kwargs)
+        tracker.checkpoint_info = {k: ckpt.get(k) for k in ("train_scene", "class_names", "num_ids", "model_config")}
+        return tracker
+
+    def reset(self, frame_rate: float | None = None) -> None:
+        """Starts a new stream: clears tracks, ids and cached IN statistics."""
+        if frame_rate is not None:
+            self.mot = MultiObjectTracker(self.tracker_config, frame_rate=frame_rate)
+        else:
+            self.mot.reset()
+        self.stream.reset()
+        self.times = StageTimes()
+
+    @torch.inference_mode()
+    def detect(self, frame_bgr: np.ndarray) -> Detections:
+        """Runs the network on one frame; returns detections in frame pixels (xyxy)."""
+        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+            raise ValueError(f"frame_bgr must be [H, W, 3] uint8, got shape {frame_bgr.shape}")
+        t0 = time.perf_counter()
+        image, scale, pad_x, pad_y = letterbox(frame_bgr, self.input_size)
+        x = to_tensor(image).unsqueeze(0).to(self.device)  # [1, 3, H, W]
+        self.stream.before_frame(frame_bgr)
+        outputs = self.model(x)
+        self.stream.after_frame()
+        t1 = time.perf_counter()
+        dets = decode(outputs, conf_thresh=self.conf_thresh, top_k=self.top_k)[0]
+        dets = dets.rescale(scale, pad_x, pad_y)
+        h, w = frame_bgr.shape[:2]
+        boxes = dets.boxes.copy()
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        dets = replace(dets, boxes=boxes)
+        t2 = time.perf_counter()
+        self.times.model += t1 - t0
+        self.times.decode += t2 - t1
+        return dets
+
+    def update(self, frame_bgr: np.ndarray) -> list[Track]:
+        """Processes the next frame of the stream.
+
+        Args:
+            frame_bgr: ``np.ndarray[H, W, 3] uint8`` in BGR order (as OpenCV reads it).
+
+        Returns:
+            The tracks visible in this frame; ``track.box`` is xyxy in frame pixels.
+        """
+        dets = self.detect(frame_bgr)
+        self.last_detections = dets
+        t0 = time.perf_counter()
+        tracks = self.mot.update(dets.boxes, dets.scores, dets.embeddings, dets.classes)
+        self.times.association += time.perf_counter() - t0
+        self.times.frames += 1
+        return tracks
+
+
+@dataclass
+class SequenceSummary:
+    """What :func:`track` did on one source."""
+
+    name: str
+    frames: int
+    tracks: int
+    result_file: Path | None
+    video_file: Path | None
+    mean_ms: dict[str, float] = field(default_factory=dict)
+    fps: float = 0.0
+    sparsity: int = 1
+    refresh_fraction: float = 1.0
+
+
+def _atomic_text_writer(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    return tmp, open(tmp, "w", encoding="utf-8")
+
+
+def track(
+    source: str | Path,
+    weights: str | Path | None = None,
+    *,
+    tracker: Tracker | None = None,
+    scene: str | Sequence[str] | None = None,
+    out_dir: str | Path = "runs/track",
+    save_video: bool = False,
+    save_json: bool = False,
+    device: str = "cpu",
+    sparsity: int | None = None,
+    max_frames: int | None = None,
+    progress: bool | None = None,
+    **tracker_kwargs,
+) -> list[SequenceSummary]:
+    """Tracks every sequence of ``source`` and writes the results.
+
+    Args:
+        source: see :func:`ibntrack.engine.sources.open_sources`.
+        weights: checkpoint path (ignored when ``tracker`` is given).
+        tracker: a ready :class:`Tracker` (reset between sequences).
+        scene: live scene keywords; when ``None`` each MOT sequence's ``sceneKeywords`` are used.
+        out_dir: ``<out_dir>/<seq>.txt`` (MOTChallenge), ``<seq>.mp4``, ``<seq>.jsonl``.
+        save_video: write an annotated H.264 mp4.
+        save_json: write one JSON line per frame.
+        max_frames: stop each source after this many frames.
+        progress: tqdm progress bar (``None``: only on a terminal).
+
+    Returns:
+        One :class:`SequenceSummary` per source.
+    """
+    from tqdm import tqdm
+
+    from ibntrack.data.mot import write_results
+    from ibntrack.engine.visualize import Annotator, VideoWriter
+
+    if tracker is None and weights is None:
+        raise ValueError("track(): give weights=CHECKPOINT or tracker=Tracker(...)")
+    sources: list[FrameSource] = open_sources(source)
+    out = Path(out_dir)
+    summaries = []
+    for src in sources:
+        live_scene = scene if scene else (src.scene or None)
+        if tracker is not None:
+            trk = tracker
+            trk.reset(frame_rate=src.frame_rate)
+        else:  # one tracker per source: each source's scene may give another sparsity factor
+            trk = Tracker.from_checkpoint(weights, scene=live_scene, device=device, sparsity=sparsity,
+                                          frame_rate=src.frame_rate, **tracker_kwargs)
+        rows: list[tuple] = []
+        annot = Annotator(class_names=trk.class_names) if save_video else None
+        writer = VideoWriter(out / f"{src.name}.mp4", src.frame_rate) if save_video else None
+        json_tmp = json_fh = None
+        if save_json:
+            json_tmp, json_fh = _atomic_text_writer(out / f"{src.name}.jsonl")
+        ids: set[int] = set()
+        total = src.length if max_frames is None else min(src.length or max_frames, max_frames)
+        bar = tqdm(total=total, desc=src.name, unit="frame", disable=None if progress is None else not progress)
+        t_start = time.perf_counter()
+        n = 0
+        try:
+            for frame_id, frame in src:
+                if max_frames is not None and n >= max_frames:
+                    break
+                tracks = trk.update(frame)
+                n += 1
+                for t in tracks:
+                    x1, y1, x2, y2 = (float(v) for v in t.box)
+                    rows.append((frame_id, t.track_id, x1, y1, x2 - x1, y2 - y1, float(t.score), int(t.cls)))
+                    ids.add(t.track_id)
+                if writer is not None:
+                    writer.write(annot.draw(frame, tracks, frame_id))
+                if json_fh is not None:
+                    json_fh.write(json.dumps({"frame": frame_id, "tracks": [
+                        {"id": int(t.track_id), "box_xyxy": [round(float(v), 2) for v in t.box],
+                         "score": round(float(t.score), 4), "cls": int(t.cls)} for t in tracks]}) + "\n")
+                bar.update(1)
+                if n % 10 == 0:
+                    bar.set_postfix(fps=f"{n / (time.perf_counter() - t_start):.1f}", tracks=len(ids))
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            if json_fh is not None:
+                json_fh.close()
+                json_tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            bar.close()
+        elapsed = time.perf_counter() - t_start
+        result_file = out / f"{src.name}.txt"
+        write_results(result_file, rows)
+        if writer is not None:
+            writer.close()
+        if json_fh is not None:
+            json_fh.close()
+            os.replace(json_tmp, out / f"{src.name}.jsonl")
+        stats = trk.stream.stats()
+        summaries.append(SequenceSummary(
+            name=src.name, frames=n, tracks=len(ids), result_file=result_file,
+            video_file=(out / f"{src.name}.mp4") if save_video else None,
+            mean_ms=trk.times.mean_ms(), fps=n / elapsed if elapsed > 0 else 0.0, sparsity=trk.sparsity,
+            refresh_fraction=stats["refreshes"] / max(stats["frames"], 1),
+        ))
+        log.info("%s: %d frames, %d tracks, %.1f frames/s", src.name, n, len(ids), summaries[-1].fps)
+    return summaries
