@@ -78,7 +78,9 @@ class Detections:
         sel = np.asarray(mask_or_indices)
         if sel.dtype == np.bool_:
             if sel.shape != (len(self),):
-                raise ValueError(f"mask_or_indices: a boolean mask must have shape [{len(self)}], got {sel.shape}")
+                raise ValueError(
+                    f"mask_or_indices: a boolean mask needs shape [{len(self)}], got {sel.shape}"
+                )
         elif sel.size == 0:
             sel = sel.astype(np.int64)
         elif not np.issubdtype(sel.dtype, np.integer) or sel.ndim != 1:

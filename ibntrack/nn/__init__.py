@@ -1,0 +1,30 @@
+"""The network: ResNet(-IBN) backbone, upsampling neck, FairMOT heads, sparse IN control and folding."""
+
+from ibntrack.nn.fold import fold_model
+from ibntrack.nn.model import ARCHS, ModelConfig, TrackerNet, build_model, build_model_from_config
+from ibntrack.nn.norm import IBN, StreamState
+from ibntrack.nn.sparse import (
+    force_refresh,
+    get_stream_state,
+    reset_stream,
+    set_sparsity,
+    set_stream_state,
+    stream_stats,
+)
+
+__all__ = [
+    "ARCHS",
+    "IBN",
+    "ModelConfig",
+    "StreamState",
+    "TrackerNet",
+    "build_model",
+    "build_model_from_config",
+    "fold_model",
+    "force_refresh",
+    "get_stream_state",
+    "reset_stream",
+    "set_sparsity",
+    "set_stream_state",
+    "stream_stats",
+]

@@ -99,9 +99,10 @@ def decode(
         xs = xs + offset[..., 0]
         ys = ys + offset[..., 1]
     ltrb = gather_at(outputs["wh"].float(), ind)  # [N, K, 4]
-    boxes = torch.stack(
-        (xs - ltrb[..., 0], ys - ltrb[..., 1], xs + ltrb[..., 2], ys + ltrb[..., 3]), dim=-1
-    ) * stride  # [N, K, 4]
+    boxes = (
+        torch.stack((xs - ltrb[..., 0], ys - ltrb[..., 1], xs + ltrb[..., 2], ys + ltrb[..., 3]), dim=-1)
+        * stride
+    )  # [N, K, 4]
 
     # 4. Embeddings at the peaks.
     if "id" in outputs:

@@ -162,8 +162,12 @@ def build_targets(
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     boxes, classes, ids = boxes[keep], classes[keep], ids[keep]
     if boxes.shape[0] > max_objs:
-        _LOG.warning("build_targets: %d objects exceed max_objs=%d; keeping the first %d",
-                     boxes.shape[0], max_objs, max_objs)
+        _LOG.warning(
+            "build_targets: %d objects exceed max_objs=%d; keeping the first %d",
+            boxes.shape[0],
+            max_objs,
+            max_objs,
+        )
         boxes, classes, ids = boxes[:max_objs], classes[:max_objs], ids[:max_objs]
     n = boxes.shape[0]
     if n == 0:

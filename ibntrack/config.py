@@ -1,0 +1,434 @@
+"""Root configuration: nested frozen dataclasses loaded from YAML, with dotted overrides.
+
+Each subsystem owns its config next to its code (`ModelConfig` in `ibntrack.nn.model`, `LossConfig` in
+`ibntrack.losses.total`); this module defines the data and training sections and composes all of them
+into `Config`. A YAML file mirrors the tree::
+
+    model: {arch: resnet50_ibn, emb_dim: 128}
+    data: {train: [data/MOT17/train], input_size: [608, 1088]}
+    train: {epochs: 30, lr: 1.0e-4}
+
+Every key is checked against the dataclass fields (unknown keys and wrong types raise `ValueError`
+naming the file and the key); missing keys keep their defaults. Overrides such as ``train.lr=1e-3`` or
+``data.train=[a,b]`` are parsed with ``yaml.safe_load`` and checked the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ibntrack.losses.total import LossConfig
+from ibntrack.nn.model import ModelConfig
+
+__all__ = ["Config", "DataConfig", "TrainConfig", "config_to_dict", "load_config", "save_config"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training and validation data.
+
+    Attributes:
+        train: dataset roots (folders of MOTChallenge sequences) or single sequence folders; several
+            datasets are mixed with globally unique identities.
+        val: the same for the optional validation set (validation loss only).
+        input_size: network input ``(H, W)`` in pixels, multiples of 32; frames are letterboxed to it.
+        num_classes: number of object classes (heatmap channels); must equal ``model.num_classes``.
+        class_names: one name per class, stored in checkpoints.
+        class_map: MOTChallenge class id -> 0-based model class; classes not listed are ignored.
+            ``None`` keeps the loader's default (pedestrians).
+        min_visibility: ground-truth boxes less visible than this are ignored.
+        augment: random photometric and geometric augmentation of training frames.
+        workers: DataLoader worker processes per rank (0 = load in the main process).
+        frame_step: use every n-th frame of each sequence.
+        max_objs: maximum objects per frame in the targets (extra objects are dropped).
+    """
+
+    train: tuple[str, ...] = ()
+    val: tuple[str, ...] = ()
+    input_size: tuple[int, int] = (608, 1088)
+    num_classes: int = 1
+    class_names: tuple[str, ...] = ("pedestrian",)
+    class_map: dict[int, int] | None = None
+    min_visibility: float = 0.0
+    augment: bool = True
+    workers: int = 2
+    frame_step: int = 1
+    max_objs: int = 256
+
+    def __post_init__(self) -> None:
+        h, w = self.input_size
+        if h <= 0 or w <= 0 or h % 32 or w % 32:
+            raise ValueError(
+                f"data.input_size must be positive multiples of 32 (H, W), got {self.input_size}"
+            )
+        if self.num_classes < 1:
+            raise ValueError(f"data.num_classes must be >= 1, got {self.num_classes}")
+        if len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"data.class_names has {len(self.class_names)} names but data.num_classes is "
+                f"{self.num_classes}; give one name per class"
+            )
+        if not 0.0 <= self.min_visibility <= 1.0:
+            raise ValueError(f"data.min_visibility must be in [0, 1], got {self.min_visibility}")
+        if self.workers < 0:
+            raise ValueError(f"data.workers must be >= 0, got {self.workers}")
+        if self.frame_step < 1:
+            raise ValueError(f"data.frame_step must be >= 1, got {self.frame_step}")
+        if self.max_objs < 1:
+            raise ValueError(f"data.max_objs must be >= 1, got {self.max_objs}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation loop (`ibntrack.engine.train.fit`).
+
+    Attributes:
+        epochs: passes over the training data.
+        batch_size: global batch size (split evenly over the ranks under torchrun).
+        lr: base learning rate.
+        optimizer: ``adam`` (FairMOT) or ``adamw``.
+        weight_decay: L2 (adam) or decoupled (adamw) weight decay.
+        schedule: ``step`` (multiply by ``gamma`` at each epoch in ``milestones``; no milestones = constant)
+            or ``cosine`` (to ``min_lr_ratio * lr`` at the last step).
+        milestones: epochs at which the step schedule decays.
+        gamma: step-schedule decay factor.
+        min_lr_ratio: final learning rate of the cosine schedule, as a fraction of ``lr``.
+        warmup_iters: linear warm-up from 0 over this many optimizer steps.
+        grad_clip: maximum global gradient norm (0 = no clipping).
+        amp: mixed precision; used only on CUDA.
+        freeze_stages: backbone stages kept frozen, counting the stem as the first: 0 = none,
+            1 = stem, 2 = stem + layer1, ..., 5 = the whole backbone.
+        seed: seed of every random generator (model init, shuffling, augmentation).
+        out_dir: where checkpoints (``last.pt``, ``best.pt``), ``config.yaml``, ``train_log.jsonl`` and
+            ``loss.png`` are written.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``; under torchrun each
+            rank uses ``cuda:LOCAL_RANK``.
+        val_every: validate every n epochs (0 = never; needs ``data.val``).
+        log_every: write a step record to ``train_log.jsonl`` every n steps.
+        save_every: also save ``last.pt`` every n steps (0 = at the end of each epoch only).
+        train_scene: keywords describing the training scenes (stored in checkpoints); empty = the union
+            of the training sequences' ``scene`` keywords.
+        resume: continue an interrupted run exactly from this checkpoint.
+        finetune: start from this checkpoint's weights (fresh optimizer; the identity classifier is
+            re-initialised when the identity count differs; scene keywords are merged).
+        max_steps: stop after this many optimizer steps in total (the schedule still spans ``epochs``).
+    """
+
+    epochs: int = 30
+    batch_size: int = 12
+    lr: float = 1e-4
+    optimizer: Literal["adam", "adamw"] = "adam"
+    weight_decay: float = 0.0
+    schedule: Literal["step", "cosine"] = "step"
+    milestones: tuple[int, ...] = (20,)
+    gamma: float = 0.1
+    min_lr_ratio: float = 0.0
+    warmup_iters: int = 0
+    grad_clip: float = 0.0
+    amp: bool = True
+    freeze_stages: int = 0
+    seed: int = 0
+    out_dir: str = "runs/train"
+    device: str = "auto"
+    val_every: int = 1
+    log_every: int = 10
+    save_every: int = 0
+    train_scene: tuple[str, ...] = ()
+    resume: str | None = None
+    finetune: str | None = None
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "log_every": self.log_every}
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {value}")
+        if not self.lr > 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        nonneg = {
+            "weight_decay": self.weight_decay,
+            "warmup_iters": self.warmup_iters,
+            "grad_clip": self.grad_clip,
+            "val_every": self.val_every,
+            "save_every": self.save_every,
+            "min_lr_ratio": self.min_lr_ratio,
+        }
+        for name, value in nonneg.items():
+            if value < 0:
+                raise ValueError(f"train.{name} must be >= 0, got {value}")
+        if not 0 <= self.freeze_stages <= 5:
+            raise ValueError(f"train.freeze_stages must be in 0..5, got {self.freeze_stages}")
+        if list(self.milestones) != sorted(self.milestones) or any(m < 1 for m in self.milestones):
+            raise ValueError(f"train.milestones must be increasing epochs >= 1, got {self.milestones}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"train.max_steps must be >= 1 or null, got {self.max_steps}")
+        if self.resume and self.finetune:
+            raise ValueError("train.resume and train.finetune are exclusive; give one of them")
+        if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ValueError(f"train.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything `ibntrack train` needs: model, loss, data and loop."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        model_classes = getattr(self.model, "num_classes", self.data.num_classes)
+        if model_classes != self.data.num_classes:
+            raise ValueError(
+                f"model.num_classes ({model_classes}) and data.num_classes ({self.data.num_classes}) "
+                "differ; set both to the number of object classes"
+            )
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Read a YAML config and apply dotted overrides.
+
+    Args:
+        path: a YAML file mirroring `Config` (sections ``model``, ``loss``, ``data``, ``train``);
+            ``None`` starts from the defaults.
+        overrides: ``"section.key=value"`` strings; the value is parsed with ``yaml.safe_load``
+            (``train.lr=1e-3``, ``data.input_size=[320,576]``, ``train.resume=null``).
+
+    Returns:
+        The validated, frozen `Config`.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: malformed YAML, an unknown key (the message names the file or override, the key and
+            the allowed keys), a value of the wrong type, or an invalid combination of values.
+    """
+    raw: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file {source} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ValueError(f"config file {source} is not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ValueError(
+                f"config file {source} must hold a mapping of sections, got {type(loaded).__name__}"
+            )
+        raw = loaded
+    _check_keys(Config, raw, source, "")
+    for text in overrides:
+        _apply_override(raw, text)
+    return _build(Config, raw, source, "")
+
+
+def save_config(cfg: Config, path: str | os.PathLike) -> Path:
+    """Write ``cfg`` as YAML (atomically: temporary file in the same folder, then rename).
+
+    ``load_config(path)`` gives back an equal `Config`.
+    """
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=None)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def config_to_dict(cfg: Any) -> Any:
+    """A dataclass tree as plain YAML/JSON values (dicts, lists, str, int, float, bool, None)."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, Mapping):
+        return {k: config_to_dict(v) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return [config_to_dict(v) for v in cfg]
+    if isinstance(cfg, Path):
+        return str(cfg)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _check_keys(cls: type, raw: Mapping[str, Any], source: str, prefix: str) -> None:
+    """Reject unknown keys anywhere in a raw mapping for ``cls`` (nested sections included)."""
+    hints = _hints(cls)
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if key not in hints:
+            raise ValueError(
+                f"{source}: unknown key {dotted!r}; allowed keys{_where(prefix)}: {', '.join(hints)}"
+            )
+        if _is_section(hints[key]) and isinstance(value, Mapping):
+            _check_keys(hints[key], value, source, f"{dotted}.")
+
+
+def _where(prefix: str) -> str:
+    return f" in section {prefix[:-1]!r}" if prefix else ""
+
+
+def _apply_override(raw: dict[str, Any], text: str) -> None:
+    key, sep, value_text = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"override {text!r} must look like section.key=value (e.g. train.lr=1e-3)")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"override {text!r}: value is not valid YAML: {exc}") from exc
+    parts = key.split(".")
+    cls: type = Config
+    node = raw
+    for i, part in enumerate(parts):
+        hints = _hints(cls)
+        prefix = ".".join(parts[:i])
+        if part not in hints:
+            raise ValueError(
+                f"override {text!r}: unknown key {'.'.join(parts[: i + 1])!r}; allowed keys"
+                f"{_where(prefix + '.' if prefix else '')}: {', '.join(hints)}"
+            )
+        tp = hints[part]
+        if i == len(parts) - 1:
+            if _is_section(tp) and isinstance(value, Mapping):
+                _check_keys(tp, value, f"override {text!r}", f"{key}.")
+            node[part] = value
+            return
+        if not _is_section(tp):
+            raise ValueError(f"override {text!r}: {'.'.join(parts[: i + 1])!r} is a value, not a section")
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node, cls = child, tp
+
+
+def _build(cls: type, raw: Mapping[str, Any], source: str, prefix: str) -> Any:
+    hints = _hints(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in hints:  # already checked; kept for direct callers
+            raise ValueError(f"{source}: unknown key {prefix}{key!r}; allowed: {', '.join(hints)}")
+        kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}", source)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: invalid {prefix[:-1] or 'config'}: {exc}") from exc
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; convert lists to tuples and numbers to float."""
+
+    def fail() -> typing.NoReturn:
+        raise ValueError(f"{source}: {key} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+    if tp is Any:
+        return value
+    if _is_section(tp):
+        if not isinstance(value, Mapping):
+            fail()
+        return _build(tp, value, source, f"{key}.")
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            fail()
+        for arm in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arm, key, source)
+            except ValueError:
+                continue
+        fail()
+    if origin is Literal:
+        if value not in args:
+            raise ValueError(f"{source}: {key} must be one of {list(args)}, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            fail()
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail()
+        return value
+    if tp is float:
+        if isinstance(value, bool):
+            fail()
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                return float(value)
+            except ValueError:
+                fail()
+        if not isinstance(value, (int, float)):
+            fail()
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            fail()
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            fail()
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            items = [_coerce(v, args[0], f"{key}[{i}]", source) for i, v in enumerate(value)]
+        elif origin is tuple and args:
+            if len(value) != len(args):
+                raise ValueError(f"{source}: {key} must have {len(args)} items, got {value!r}")
+            items = [
+                _coerce(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args, strict=True))
+            ]
+        else:
+            arg = args[0] if args else Any
+            items = [_coerce(v, arg, f"{key}[{i}]", source) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            fail()
+        kt, vt = args if args else (Any, Any)
+        return {
+            _coerce(k, kt, f"{key} key", source): _coerce(v, vt, f"{key}[{k!r}]", source)
+            for k, v in value.items()
+        }
+    if isinstance(tp, type):
+        if not isinstance(value, tp):
+            fail()
+        return value
+    return value

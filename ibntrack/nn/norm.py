@@ -1,0 +1,317 @@
+"""Instance-batch normalization (IBN-a) with sparse, streaming instance statistics.
+
+The first-stage norm of a residual block sees the conv output ``x: Tensor[N, C, H, W]``. Viewed as the
+patent's "3-D embedding table" it is a ``C × N × (H·W)`` array (``x.permute(1, 0, 2, 3).reshape(C, N, H*W)``):
+
+* **batch normalization** (BN) normalizes each channel over all images, statistics over ``N·H·W``;
+* **instance normalization** (IN) normalizes each channel of each image on its own, statistics over ``H·W``.
+
+Both use ``μ = mean(x)``, ``σ² = var(x)`` (biased), ``x̂ = (x − μ) / sqrt(σ² + ε)``, ``y = γ·x̂ + β``
+with per-channel ``γ``, ``β``.
+
+:class:`IBN` has two modes:
+
+* ``"split"`` (IBN-a, Pan et al., ECCV 2018): the first ``k = round(ratio·C)`` channels go through IN, the
+  other ``C − k`` through BN (explicit split sizes ``[k, C − k]``; ratio 0 is plain BN, ratio 1 all IN).
+  The parameter count equals that of ``BatchNorm2d(C)``.
+* ``"mix"`` (Batch-Instance Normalization): IN and BN both see every channel and a learned per-channel gate
+  blends them, ``y = g·IN(x) + (1 − g)·BN(x)`` with ``g = sigmoid(gate_logit)`` (``gate_logit`` starts at 0).
+
+**Sparse IN.** Training always uses exact IN. In eval mode the image axis of the batch is read as the
+frame order of one stream: IN statistics are computed only on frames ``t = 0, s, 2s, …`` (``s`` =
+:attr:`IBN.sparsity`, ``t`` counted from the last reset or forced refresh) and every other frame is
+normalized with the statistics of the nearest preceding computed frame. A :class:`StreamState` carries
+the cached statistics and the frame counters across calls, so one-frame-per-call streaming works. With
+cached statistics the eval-mode layer is a per-channel affine map (:meth:`IBN.affine`), which
+``ibntrack.nn.fold`` folds into the preceding convolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["IBN", "IBN_MODES", "StreamState"]
+
+IBN_MODES = ("split", "mix")
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamState:
+    """Streaming state of one :class:`IBN` layer (immutable; the layer replaces it on every eval call).
+
+    Attributes:
+        mean: cached IN mean ``Tensor[n_in]`` of the last frame whose statistics were computed, or None.
+        var: cached biased IN variance ``Tensor[n_in]``, or None.
+        frames: frames normalized in eval mode since the last reset.
+        refreshes: frames whose IN statistics were computed since the last reset.
+        since: frames since the last refresh frame (the refresh frame itself counts as 0).
+        force: the next frame recomputes its statistics and restarts the schedule.
+    """
+
+    mean: Tensor | None = None
+    var: Tensor | None = None
+    frames: int = 0
+    refreshes: int = 0
+    since: int = 0
+    force: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """Which images of an eval batch get their own IN statistics.
+
+    Attributes:
+        selected: batch indices whose statistics are computed.
+        source: per image, the row of the statistics table it uses; rows ``0 … len(selected) − 1`` are the
+            computed statistics in order, row ``len(selected)`` the statistics cached before the call.
+    """
+
+    selected: tuple[int, ...]
+    source: tuple[int, ...]
+
+    @property
+    def exact(self) -> bool:
+        """Every image uses its own statistics (exact IN)."""
+        return len(self.selected) == len(self.source)
+
+
+def _check_sparsity(s: object) -> int:
+    if isinstance(s, bool) or not isinstance(s, int) or s < 1:
+        raise ValueError(f"sparsity must be an int >= 1, got {s!r}")
+    return s
+
+
+class IBN(nn.Module):
+    """Parallel instance + batch normalization (IBN-a ``split`` or gated ``mix``) with sparse IN.
+
+    Args:
+        channels: number of channels ``C`` of the input.
+        ratio: fraction of channels given to IN in ``split`` mode, in ``[0, 1]``; ``k = round(ratio·C)``.
+            Ignored by ``mix`` mode (IN sees every channel there).
+        mode: ``"split"`` or ``"mix"``.
+        eps: ``ε`` of both the IN and the BN part.
+
+    Shapes:
+        input and output ``Tensor[N, C, H, W]``.
+
+    Attributes:
+        in_channels: channels normalized by IN (``k`` in split mode, ``C`` in mix mode).
+        in_weight, in_bias: IN affine ``γ``, ``β``, ``Tensor[in_channels]``.
+        bn: ``BatchNorm2d`` over the BN channels (``C − k`` or ``C``), None when there are none.
+        gate_logit: mix mode only, ``Tensor[C]``.
+        sparsity: the sparsity factor ``s`` (int ≥ 1) used in eval mode.
+        last_computed: images whose IN statistics were computed in the last eval call.
+    """
+
+    def __init__(self, channels: int, ratio: float = 0.5, mode: str = "split", eps: float = 1e-5) -> None:
+        super().__init__()
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels <= 0:
+            raise ValueError(f"channels must be a positive int, got {channels!r}")
+        if not 0.0 <= float(ratio) <= 1.0:
+            raise ValueError(f"ratio must be in [0, 1], got {ratio!r}")
+        if mode not in IBN_MODES:
+            raise ValueError(f"mode must be one of {IBN_MODES}, got {mode!r}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        self.channels = channels
+        self.ratio = float(ratio)
+        self.mode = mode
+        self.eps = float(eps)
+        if mode == "split":
+            self.in_channels = int(round(self.ratio * channels))
+            bn_channels = channels - self.in_channels
+        else:
+            self.in_channels = channels
+            bn_channels = channels
+        self.in_weight = nn.Parameter(torch.ones(self.in_channels))
+        self.in_bias = nn.Parameter(torch.zeros(self.in_channels))
+        self.bn = nn.BatchNorm2d(bn_channels, eps=self.eps) if bn_channels > 0 else None
+        if mode == "mix":
+            self.gate_logit = nn.Parameter(torch.zeros(channels))
+        self._sparsity = 1
+        self._state = StreamState()
+        self.last_computed = 0
+
+    # ----------------------------------------------------------------------------------------- settings
+    @property
+    def sparsity(self) -> int:
+        """Sparsity factor ``s``: in eval mode IN statistics are computed on every ``s``-th frame."""
+        return self._sparsity
+
+    @sparsity.setter
+    def sparsity(self, s: int) -> None:
+        self._sparsity = _check_sparsity(s)
+
+    @property
+    def bn_channels(self) -> int:
+        """Channels normalized by BN."""
+        return 0 if self.bn is None else self.bn.num_features
+
+    @property
+    def stream_state(self) -> StreamState:
+        """The streaming state (cached statistics and counters); assign a saved one to switch streams."""
+        return self._state
+
+    @stream_state.setter
+    def stream_state(self, state: StreamState) -> None:
+        if not isinstance(state, StreamState):
+            raise ValueError(f"state must be a StreamState, got {type(state).__name__}")
+        if state.mean is not None and state.mean.shape != (self.in_channels,):
+            raise ValueError(
+                f"state holds statistics of {tuple(state.mean.shape)} channels, layer has {self.in_channels}"
+            )
+        self._state = state
+
+    def reset_stream(self) -> None:
+        """Forget the cached statistics and zero the counters."""
+        self._state = StreamState()
+        self.last_computed = 0
+
+    def force_refresh(self) -> None:
+        """The next eval frame recomputes its statistics and the schedule restarts from it."""
+        self._state = dataclasses.replace(self._state, force=True)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.channels}, mode={self.mode}, in_channels={self.in_channels}, "
+            f"bn_channels={self.bn_channels}, eps={self.eps}, sparsity={self._sparsity}"
+        )
+
+    # ----------------------------------------------------------------------------------------- forward
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalize ``x: Tensor[N, C, H, W]``; eval mode advances the stream by ``N`` frames."""
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"x must be [N, {self.channels}, H, W], got {tuple(x.shape)}")
+        plan = None if self.training else self._plan(x.shape[0])
+        return self._apply(x, plan)
+
+    def _apply(self, x: Tensor, plan: _Plan | None) -> Tensor:
+        """Normalize ``x`` with exact IN (``plan`` None) or following an eval ``plan``."""
+        if self.mode == "mix":
+            gate = torch.sigmoid(self.gate_logit)[None, :, None, None]  # [1, C, 1, 1]
+            return gate * self._instance_norm(x, plan) + (1.0 - gate) * self.bn(x)
+        if self.bn is None:
+            return self._instance_norm(x, plan)
+        if self.in_channels == 0:
+            return self.bn(x)
+        x_in, x_bn = torch.split(x, [self.in_channels, self.bn_channels], dim=1)
+        return torch.cat([self._instance_norm(x_in, plan), self.bn(x_bn)], dim=1)
+
+    def _instance_norm(self, x_in: Tensor, plan: _Plan | None) -> Tensor:
+        """IN of ``x_in: Tensor[N, in_channels, H, W]``: exact (``plan`` None) or sparse."""
+        if plan is None:
+            return F.instance_norm(x_in, weight=self.in_weight, bias=self.in_bias, eps=self.eps)
+        if plan.exact:
+            self._store(*self._stats(x_in[-1:]))
+            return F.instance_norm(x_in, weight=self.in_weight, bias=self.in_bias, eps=self.eps)
+        mean, var = self._resolve(x_in, plan)  # [N, in_channels] each
+        inv = torch.rsqrt(var + self.eps) * self.in_weight  # [N, k]
+        return (x_in - mean[:, :, None, None]) * inv[:, :, None, None] + self.in_bias[None, :, None, None]
+
+    # ------------------------------------------------------------------------------------ sparse stats
+    def _plan(self, n: int) -> _Plan:
+        """Advance the stream by ``n`` frames and say which of them get their own statistics."""
+        state = self._state
+        force = state.force or state.frames == 0 or (state.mean is None and self.in_channels > 0)
+        since = state.since
+        selected: list[int] = []
+        source: list[int] = []
+        for i in range(n):
+            if force or since >= self._sparsity:
+                selected.append(i)
+                since = 0
+                force = False
+            source.append(len(selected) - 1)
+            since += 1
+        cached_row = len(selected)
+        source = [cached_row if r < 0 else r for r in source]
+        self._state = dataclasses.replace(
+            state,
+            frames=state.frames + n,
+            refreshes=state.refreshes + len(selected),
+            since=since,
+            force=force,
+        )
+        self.last_computed = len(selected)
+        return _Plan(tuple(selected), tuple(source))
+
+    @staticmethod
+    def _stats(x: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-image, per-channel mean and biased variance of ``x: Tensor[M, K, H, W]`` -> two ``[M, K]``."""
+        var, mean = torch.var_mean(x, dim=(2, 3), correction=0)
+        return mean, var
+
+    def _store(self, mean: Tensor, var: Tensor) -> None:
+        """Cache the statistics ``[1, K]`` (or ``[K]``) of the latest frame."""
+        self._state = dataclasses.replace(
+            self._state, mean=mean.detach().reshape(-1), var=var.detach().reshape(-1)
+        )
+
+    def _resolve(self, x_in: Tensor, plan: _Plan) -> tuple[Tensor, Tensor]:
+        """Statistics ``(mean, var)``, each ``[N, in_channels]``, of every image of ``x_in`` under ``plan``.
+
+        Computes them on the selected images only, then index-expands; updates the cache.
+        """
+        n = x_in.shape[0]
+        if plan.exact:
+            mean, var = self._stats(x_in)
+        elif not plan.selected:
+            state = self._state
+            mean = state.mean.to(x_in)[None].expand(n, -1)  # [N, K]
+            var = state.var.to(x_in)[None].expand(n, -1)
+        else:
+            index = torch.tensor(plan.selected, device=x_in.device)
+            sel_mean, sel_var = self._stats(x_in.index_select(0, index))  # [M, K]
+            state = self._state
+            if len(plan.selected) < n and plan.source[0] == len(plan.selected):  # leading frames use cache
+                sel_mean = torch.cat([sel_mean, state.mean.to(x_in)[None]])
+                sel_var = torch.cat([sel_var, state.var.to(x_in)[None]])
+            source = torch.tensor(plan.source, device=x_in.device)
+            mean = sel_mean.index_select(0, source)  # [N, K]
+            var = sel_var.index_select(0, source)
+        self._store(mean[-1], var[-1])
+        return mean, var
+
+    # --------------------------------------------------------------------------------------- folding
+    def affine(self, in_mean: Tensor | None = None, in_var: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The eval-mode layer as a per-channel affine map ``y = scale·x + shift``.
+
+        BN channels use the running statistics; IN channels use ``in_mean``/``in_var`` or, when they
+        are None, the cached stream statistics. In mix mode the two maps are blended by the gate.
+
+        Args:
+            in_mean: IN means ``Tensor[..., in_channels]`` or None (use the cache).
+            in_var: IN biased variances, same shape as ``in_mean``.
+
+        Returns:
+            ``(scale, shift)``, each ``Tensor[..., C]`` (``[C]`` with the cache).
+
+        Raises:
+            RuntimeError: no statistics are given and none are cached.
+        """
+        if in_mean is None or in_var is None:
+            if self.in_channels > 0 and self._state.mean is None:
+                raise RuntimeError("IBN has no cached IN statistics: run a frame in eval mode first")
+            ref = self.in_weight
+            if self.in_channels > 0:
+                in_mean, in_var = self._state.mean.to(ref), self._state.var.to(ref)
+            else:
+                in_mean, in_var = ref.new_zeros(0), ref.new_ones(0)
+        in_scale = self.in_weight * torch.rsqrt(in_var + self.eps)  # [..., k]
+        in_shift = self.in_bias - in_mean * in_scale
+        batch = in_scale.shape[:-1]
+        if self.bn is None:
+            return in_scale, in_shift
+        bn = self.bn
+        bn_scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)  # [C_bn]
+        bn_shift = bn.bias - bn.running_mean * bn_scale
+        bn_scale = bn_scale.expand(*batch, -1)
+        bn_shift = bn_shift.expand(*batch, -1)
+        if self.mode == "mix":
+            gate = torch.sigmoid(self.gate_logit)
+            return gate * in_scale + (1 - gate) * bn_scale, gate * in_shift + (1 - gate) * bn_shift
+        return torch.cat([in_scale, bn_scale], dim=-1), torch.cat([in_shift, bn_shift], dim=-1)

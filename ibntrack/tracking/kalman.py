@@ -1,0 +1,268 @@
+"""Constant-velocity Kalman filter for boxes in image space (the tracking module's motion predictor).
+
+The 8-d state is ``(cx, cy, a, h, vcx, vcy, va, vh)``: box centre ``(cx, cy)`` in pixels, aspect ratio
+``a = w / h``, height ``h`` in pixels, and their velocities per frame. A measurement is the 4-d
+``(cx, cy, a, h)`` (``xyah``). Process and measurement noise standard deviations are proportional to the
+box height (DeepSORT / ByteTrack), so large boxes may move and change more than small ones; the aspect
+ratio gets small fixed deviations because it barely changes.
+
+The filter is stateless: it holds only constants, and every method takes and returns ``(mean, cov)``
+numpy arrays; the per-track state lives in :class:`ibntrack.tracking.track.Track`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["CHI2INV95", "KalmanFilter", "xyah_to_xyxy", "xyxy_to_xyah"]
+
+#: 0.95 quantile of the chi-square distribution with ``k`` degrees of freedom (``scipy.stats.chi2.ppf(0.95,
+#: k)``), the gate on a squared Mahalanobis distance in ``k`` measurement dimensions: 2 for position only,
+#: 4 for the full ``(cx, cy, a, h)`` measurement.
+CHI2INV95: dict[int, float] = {
+    1: 3.8415,
+    2: 5.9915,
+    3: 7.8147,
+    4: 9.4877,
+    5: 11.0705,
+    6: 12.5916,
+    7: 14.0671,
+    8: 15.5073,
+    9: 16.9190,
+}
+
+_NDIM = 4  # measurement dimensions (cx, cy, a, h)
+_MIN_HEIGHT = 1e-6  # pixels; keeps the aspect ratio finite for degenerate boxes
+
+# Fixed standard deviations of the aspect ratio (dimensionless; it does not scale with height).
+_ASPECT_STD_PROCESS = 1e-2
+_ASPECT_VEL_STD_PROCESS = 1e-5
+_ASPECT_STD_MEASUREMENT = 1e-1
+
+# The first covariance is wider than the process noise: position ×2, velocity ×10 (unknown at birth).
+_INIT_POSITION_FACTOR = 2.0
+_INIT_VELOCITY_FACTOR = 10.0
+
+
+def xyxy_to_xyah(boxes: np.ndarray) -> np.ndarray:
+    """Convert boxes ``(x1, y1, x2, y2)`` to Kalman measurements ``(cx, cy, w / h, h)``.
+
+    Args:
+        boxes: ``[..., 4]`` xyxy, pixels.
+
+    Returns:
+        ``[..., 4]`` float64 ``xyah`` (new array; the input is not modified).
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    w = boxes[..., 2] - boxes[..., 0]
+    h = np.maximum(boxes[..., 3] - boxes[..., 1], _MIN_HEIGHT)
+    cx = boxes[..., 0] + 0.5 * w
+    cy = boxes[..., 1] + 0.5 * h
+    return np.stack([cx, cy, w / h, h], axis=-1)
+
+
+def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
+    """Convert ``(cx, cy, a, h)`` (extra trailing entries such as velocities are ignored) to xyxy.
+
+    Args:
+        xyah: ``[..., >=4]``; only the first four entries of the last axis are read.
+
+    Returns:
+        ``[..., 4]`` float64 xyxy.
+    """
+    xyah = np.asarray(xyah, dtype=np.float64)
+    cx, cy, a, h = xyah[..., 0], xyah[..., 1], xyah[..., 2], xyah[..., 3]
+    w = a * h
+    return np.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], axis=-1)
+
+
+class KalmanFilter:
+    """Constant-velocity Kalman filter on ``(cx, cy, a, h, vcx, vcy, va, vh)``.
+
+    Args:
+        std_weight_position: standard deviation of position (and height) noise per pixel of box height.
+        std_weight_velocity: standard deviation of velocity noise per pixel of box height.
+        dt: time step between frames (1 = velocities are per frame).
+    """
+
+    def __init__(
+        self, std_weight_position: float = 1.0 / 20, std_weight_velocity: float = 1.0 / 160, dt: float = 1.0
+    ) -> None:
+        for name, value in (
+            ("std_weight_position", std_weight_position),
+            ("std_weight_velocity", std_weight_velocity),
+            ("dt", dt),
+        ):
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        self.std_weight_position = float(std_weight_position)
+        self.std_weight_velocity = float(std_weight_velocity)
+        motion = np.eye(2 * _NDIM)
+        motion[:_NDIM, _NDIM:] = dt * np.eye(_NDIM)
+        self._motion_mat = motion  # [8, 8] F: x_{t+1} = F x_t
+        self._update_mat = np.eye(_NDIM, 2 * _NDIM)  # [4, 8] H: z = H x
+
+    # ------------------------------------------------------------------ noise models
+    def _process_std(self, h: np.ndarray) -> np.ndarray:
+        """Process noise std ``[N, 8]`` for heights ``h [N]``."""
+        wp, wv = self.std_weight_position * h, self.std_weight_velocity * h
+        pos_a = np.full_like(h, _ASPECT_STD_PROCESS)
+        vel_a = np.full_like(h, _ASPECT_VEL_STD_PROCESS)
+        return np.stack([wp, wp, pos_a, wp, wv, wv, vel_a, wv], axis=-1)
+
+    def _measurement_std(self, h: np.ndarray) -> np.ndarray:
+        """Measurement noise std ``[N, 4]`` for heights ``h [N]``."""
+        wp = self.std_weight_position * h
+        return np.stack([wp, wp, np.full_like(h, _ASPECT_STD_MEASUREMENT), wp], axis=-1)
+
+    # ------------------------------------------------------------------ filter steps
+    def initiate(self, measurement: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start a track from an unassociated measurement.
+
+        Args:
+            measurement: ``[4]`` ``(cx, cy, a, h)``.
+
+        Returns:
+            ``mean [8]`` (velocities 0) and ``cov [8, 8]`` (diagonal).
+        """
+        z = np.asarray(measurement, dtype=np.float64).reshape(_NDIM)
+        mean = np.concatenate([z, np.zeros(_NDIM)])
+        h = z[3:4]
+        std = self._process_std(h)[0]
+        std[:_NDIM] *= _INIT_POSITION_FACTOR
+        std[_NDIM:] *= _INIT_VELOCITY_FACTOR
+        # The aspect ratio keeps its own constants, without the init factors (DeepSORT convention).
+        std[2], std[6] = _ASPECT_STD_PROCESS, _ASPECT_VEL_STD_PROCESS
+        return mean, np.diag(std**2)
+
+    def predict(self, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One prediction step for one track: ``mean [8], cov [8, 8] -> mean [8], cov [8, 8]``."""
+        means, covs = self.multi_predict(np.asarray(mean)[None], np.asarray(cov)[None])
+        return means[0], covs[0]
+
+    def multi_predict(self, means: np.ndarray, covs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised prediction step for ``N`` tracks.
+
+        Args:
+            means: ``[N, 8]``.
+            covs: ``[N, 8, 8]``.
+
+        Returns:
+            Predicted ``means [N, 8]`` and ``covs [N, 8, 8]`` (new arrays).
+        """
+        means = np.asarray(means, dtype=np.float64)
+        covs = np.asarray(covs, dtype=np.float64)
+        std = self._process_std(means[:, 3])  # [N, 8]
+        motion_cov = np.zeros_like(covs)  # [N, 8, 8] diagonal Q
+        idx = np.arange(2 * _NDIM)
+        motion_cov[:, idx, idx] = std**2
+        new_means = means @ self._motion_mat.T
+        new_covs = self._motion_mat @ covs @ self._motion_mat.T + motion_cov
+        return new_means, new_covs
+
+    def project(self, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Project one state to measurement space: ``-> (mean [4], innovation cov [4, 4])``."""
+        pm, pc = self.multi_project(np.asarray(mean)[None], np.asarray(cov)[None])
+        return pm[0], pc[0]
+
+    def multi_project(self, means: np.ndarray, covs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Project ``N`` states to measurement space.
+
+        Args:
+            means: ``[N, 8]``.
+            covs: ``[N, 8, 8]``.
+
+        Returns:
+            ``means [N, 4]`` and innovation covariances ``[N, 4, 4]`` (``H P Hᵀ + R``).
+        """
+        means = np.asarray(means, dtype=np.float64)
+        covs = np.asarray(covs, dtype=np.float64)
+        h_mat = self._update_mat
+        proj_means = means @ h_mat.T  # [N, 4]
+        proj_covs = h_mat @ covs @ h_mat.T  # [N, 4, 4]
+        idx = np.arange(_NDIM)
+        proj_covs[:, idx, idx] += self._measurement_std(means[:, 3]) ** 2
+        return proj_means, proj_covs
+
+    def update(
+        self, mean: np.ndarray, cov: np.ndarray, measurement: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Correction step for one track.
+
+        Args:
+            mean: ``[8]`` predicted state.
+            cov: ``[8, 8]`` predicted covariance.
+            measurement: ``[4]`` ``(cx, cy, a, h)``.
+
+        Returns:
+            Corrected ``mean [8]`` and ``cov [8, 8]``.
+        """
+        means, covs = self.multi_update(
+            np.asarray(mean)[None], np.asarray(cov)[None], np.asarray(measurement)[None]
+        )
+        return means[0], covs[0]
+
+    def multi_update(
+        self, means: np.ndarray, covs: np.ndarray, measurements: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised correction step, track ``i`` with measurement ``i``.
+
+        Args:
+            means: ``[N, 8]``; covs: ``[N, 8, 8]``; measurements: ``[N, 4]`` ``xyah``.
+
+        Returns:
+            Corrected ``means [N, 8]`` and ``covs [N, 8, 8]``.
+        """
+        means = np.asarray(means, dtype=np.float64)
+        covs = np.asarray(covs, dtype=np.float64)
+        z = np.asarray(measurements, dtype=np.float64)
+        proj_means, proj_covs = self.multi_project(means, covs)  # [N, 4], [N, 4, 4]
+        cross = self._update_mat @ covs  # [N, 4, 8] = H P (P symmetric, so (P Hᵀ)ᵀ)
+        gain = np.linalg.solve(proj_covs, cross).transpose(0, 2, 1)  # [N, 8, 4] K = P Hᵀ S⁻¹
+        innovation = z - proj_means  # [N, 4]
+        new_means = means + np.einsum("nij,nj->ni", gain, innovation)
+        new_covs = covs - gain @ proj_covs @ gain.transpose(0, 2, 1)
+        return new_means, new_covs
+
+    # ------------------------------------------------------------------ gating
+    def gating_distance(
+        self, mean: np.ndarray, cov: np.ndarray, measurements: np.ndarray, only_position: bool = False
+    ) -> np.ndarray:
+        """Squared Mahalanobis distances between one state and ``M`` measurements.
+
+        Args:
+            mean: ``[8]``; cov: ``[8, 8]``.
+            measurements: ``[M, 4]`` ``xyah``.
+            only_position: compare only ``(cx, cy)``; gate with ``CHI2INV95[2]`` instead of ``[4]``.
+
+        Returns:
+            ``[M]`` float64.
+        """
+        return self.multi_gating_distance(
+            np.asarray(mean)[None], np.asarray(cov)[None], measurements, only_position
+        )[0]
+
+    def multi_gating_distance(
+        self, means: np.ndarray, covs: np.ndarray, measurements: np.ndarray, only_position: bool = False
+    ) -> np.ndarray:
+        """Squared Mahalanobis distances between ``N`` states and ``M`` measurements.
+
+        Args:
+            means: ``[N, 8]``; covs: ``[N, 8, 8]``.
+            measurements: ``[M, 4]`` ``xyah``.
+            only_position: compare only ``(cx, cy)``.
+
+        Returns:
+            ``[N, M]`` float64.
+        """
+        z = np.asarray(measurements, dtype=np.float64).reshape(-1, _NDIM)
+        n = np.asarray(means).shape[0]
+        if n == 0 or z.shape[0] == 0:
+            return np.zeros((n, z.shape[0]))
+        proj_means, proj_covs = self.multi_project(means, covs)
+        k = 2 if only_position else _NDIM
+        proj_means, proj_covs, z = proj_means[:, :k], proj_covs[:, :k, :k], z[:, :k]
+        diff = z[None, :, :] - proj_means[:, None, :]  # [N, M, k]
+        chol = np.linalg.cholesky(proj_covs)  # [N, k, k] lower
+        white = np.linalg.solve(chol, diff.transpose(0, 2, 1))  # [N, k, M] = L⁻¹ d
+        return np.sum(white**2, axis=1)

@@ -1,0 +1,380 @@
+"""Multi-object tracker (the tracking module): FairMOT appearance association + ByteTrack's second pass.
+
+``MultiObjectTracker.update`` takes one frame's detections (numpy, xyxy pixels) and runs these steps:
+
+1. predict every tracked and lost track one frame ahead (vectorised Kalman prediction);
+2. match high-score detections to tracked and lost tracks by appearance (cosine distance of smoothed
+   embeddings) fused with Kalman motion and gated by it (skipped without embeddings);
+3. match the rest by IoU with the predicted boxes — tracked tracks only when step 2 ran (FairMOT: lost
+   tracks are re-found by appearance), tracked and lost tracks otherwise (ByteTrack);
+4. match tracked tracks still unmatched to low-score detections by IoU (ByteTrack's second pass); the
+   tracked tracks left become LOST;
+5. match unconfirmed tracks (born last frame) to the remaining high-score detections by IoU: matched ones
+   are confirmed and get an ID, the others are removed;
+6. start unconfirmed tracks from the remaining high-score detections scoring at least ``new_track_thresh``
+   (confirmed at once in the first frame);
+7. remove lost tracks not seen for more than the buffer.
+
+Track IDs come from a counter owned by the tracker instance; :meth:`MultiObjectTracker.reset` restarts it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ibntrack.tracking.kalman import KalmanFilter, xyah_to_xyxy, xyxy_to_xyah
+from ibntrack.tracking.matching import (
+    embedding_distance,
+    fuse_motion,
+    fuse_score,
+    iou_distance,
+    linear_assignment,
+)
+from ibntrack.tracking.track import Track, TrackState
+
+__all__ = ["MultiObjectTracker", "TrackerConfig"]
+
+_REFERENCE_FPS = 30.0  # track_buffer is given in frames at this frame rate
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Thresholds of :class:`MultiObjectTracker`. Costs are distances: a pair matches only below them.
+
+    Attributes:
+        det_thresh: detections scoring at least this are "high": they go through steps 2, 3, 5, 6.
+        low_thresh: detections with ``low_thresh <= score < det_thresh`` are used only by the second
+            pass (step 4); lower scores are dropped. Setting it equal to ``det_thresh`` disables step 4.
+        new_track_thresh: minimum score of an unmatched high detection to start a track (step 6).
+        match_thresh_emb: maximum fused appearance/motion cost in step 2 (cosine distance ≈ 0.4).
+        match_thresh_iou: maximum ``1 − IoU`` in step 3.
+        second_match_thresh: maximum ``1 − IoU`` in step 4 (low-score detections).
+        unconfirmed_match_thresh: maximum ``1 − IoU`` in step 5 (unconfirmed tracks).
+        track_buffer: frames a lost track is kept at 30 fps; scaled by ``frame_rate / 30``.
+        motion_lambda: weight of the appearance cost in step 2; ``1 − motion_lambda`` weighs the squared
+            Mahalanobis distance.
+        ema_alpha: weight of the past in each track's embedding EMA.
+        use_embeddings: run step 2 when embeddings are given.
+        per_class: never associate across classes (multi-class models).
+        min_box_area: output filter: tracks with a smaller box area (pixels²) are tracked but not returned.
+        gating: in step 2, forbid pairs whose Mahalanobis distance exceeds the chi-square 0.95 gate.
+        fuse_score: in steps 3 and 5, weight IoU similarity by detection score (ByteTrack).
+    """
+
+    det_thresh: float = 0.5
+    low_thresh: float = 0.1
+    new_track_thresh: float = 0.6
+    match_thresh_emb: float = 0.4
+    match_thresh_iou: float = 0.5
+    second_match_thresh: float = 0.5
+    unconfirmed_match_thresh: float = 0.7
+    track_buffer: int = 30
+    motion_lambda: float = 0.98
+    ema_alpha: float = 0.9
+    use_embeddings: bool = True
+    per_class: bool = True
+    min_box_area: float = 0.0
+    gating: bool = True
+    fuse_score: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("det_thresh", "low_thresh", "new_track_thresh", "motion_lambda", "ema_alpha"):
+            _check_range(name, getattr(self, name), 0.0, 1.0)
+        for name in ("match_thresh_iou", "second_match_thresh", "unconfirmed_match_thresh"):
+            value = getattr(self, name)
+            _check_range(name, value, 0.0, 1.0)
+            if value == 0.0:
+                raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+        if not (np.isfinite(self.match_thresh_emb) and self.match_thresh_emb > 0):
+            raise ValueError(
+                f"match_thresh_emb must be a positive finite number, got {self.match_thresh_emb!r}"
+            )
+        if self.low_thresh > self.det_thresh:
+            raise ValueError(f"low_thresh ({self.low_thresh}) must be <= det_thresh ({self.det_thresh})")
+        if (
+            isinstance(self.track_buffer, bool)
+            or not isinstance(self.track_buffer, int)
+            or self.track_buffer < 0
+        ):
+            raise ValueError(f"track_buffer must be an int >= 0, got {self.track_buffer!r}")
+        if not (np.isfinite(self.min_box_area) and self.min_box_area >= 0):
+            raise ValueError(f"min_box_area must be >= 0, got {self.min_box_area!r}")
+        for name in ("use_embeddings", "per_class", "gating", "fuse_score"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+
+    def replace(self, **changes: object) -> TrackerConfig:
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _check_range(name: str, value: float, lo: float, hi: float) -> None:
+    if not (isinstance(value, int | float) and lo <= value <= hi):
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value!r}")
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """One frame's validated detections (``N`` rows)."""
+
+    boxes: np.ndarray  # [N, 4] float32 xyxy
+    scores: np.ndarray  # [N] float32
+    embeddings: np.ndarray | None  # [N, E] float32 or None
+    classes: np.ndarray  # [N] int64
+    xyah: np.ndarray  # [N, 4] float64 Kalman measurements
+
+    def embedding(self, i: int) -> np.ndarray | None:
+        return None if self.embeddings is None else self.embeddings[i]
+
+
+class MultiObjectTracker:
+    """Online multi-object tracker; one instance per video stream.
+
+    Args:
+        config: thresholds (defaults: :class:`TrackerConfig`).
+        frame_rate: frames per second of the stream; scales ``track_buffer``.
+        kalman: motion model (default :class:`KalmanFilter` with DeepSORT noise weights).
+    """
+
+    def __init__(
+        self,
+        config: TrackerConfig | None = None,
+        frame_rate: float = 30.0,
+        kalman: KalmanFilter | None = None,
+    ) -> None:
+        if not (isinstance(frame_rate, int | float) and np.isfinite(frame_rate) and frame_rate > 0):
+            raise ValueError(f"frame_rate must be a positive number, got {frame_rate!r}")
+        self.config = config if config is not None else TrackerConfig()
+        if not isinstance(self.config, TrackerConfig):
+            raise ValueError(f"config must be a TrackerConfig or None, got {type(self.config).__name__}")
+        self.frame_rate = float(frame_rate)
+        #: Frames a lost track survives: removed once ``frame_id − track.frame_id > max_time_lost``.
+        self.max_time_lost = int(round(self.frame_rate / _REFERENCE_FPS * self.config.track_buffer))
+        self.kalman = kalman if kalman is not None else KalmanFilter()
+        self._tracks: list[Track] = []
+        self._frame_id = 0
+        self._last_id = 0
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def frame_id(self) -> int:
+        """Number of frames processed since construction or :meth:`reset` (the current frame, 1-based)."""
+        return self._frame_id
+
+    @property
+    def tracked_tracks(self) -> list[Track]:
+        """Tracks in state TRACKED, confirmed or not."""
+        return [t for t in self._tracks if t.state == TrackState.TRACKED]
+
+    @property
+    def lost_tracks(self) -> list[Track]:
+        """Tracks in state LOST (still recoverable)."""
+        return [t for t in self._tracks if t.state == TrackState.LOST]
+
+    def reset(self) -> None:
+        """Forget all tracks and restart frame count and IDs at 1 (call between sequences)."""
+        self._tracks = []
+        self._frame_id = 0
+        self._last_id = 0
+
+    # ------------------------------------------------------------------ main entry
+    def update(
+        self,
+        boxes_xyxy: np.ndarray,
+        scores: np.ndarray,
+        embeddings: np.ndarray | None = None,
+        classes: np.ndarray | None = None,
+    ) -> list[Track]:
+        """Advance one frame.
+
+        Args:
+            boxes_xyxy: ``[N, 4]`` detection boxes, xyxy, original-image pixels.
+            scores: ``[N]`` confidences in ``[0, 1]``.
+            embeddings: ``[N, E]`` appearance embeddings (normalised here), or ``None`` / ``E = 0``.
+            classes: ``[N]`` 0-based integer classes, or ``None`` (all 0).
+
+        Returns:
+            The confirmed tracks matched in this frame (state TRACKED) whose box area is at least
+            ``min_box_area``. They are live objects: read them before the next ``update``.
+        """
+        dets = self._validate(boxes_xyxy, scores, embeddings, classes)
+        self._frame_id += 1
+        high = np.flatnonzero(dets.scores >= self.config.det_thresh)
+        low = np.flatnonzero((dets.scores >= self.config.low_thresh) & (dets.scores < self.config.det_thresh))
+        unconfirmed = [t for t in self._tracks if t.state == TrackState.TRACKED and not t.is_activated]
+        pool = [
+            t for t in self._tracks if t.is_activated and t.state in (TrackState.TRACKED, TrackState.LOST)
+        ]
+
+        self._predict()  # 1
+        appearance = self.config.use_embeddings and dets.embeddings is not None
+        if appearance:
+            pool, high = self._match_appearance(pool, dets, high)  # 2
+        pool, high = self._match_iou(pool, dets, high, include_lost=not appearance)  # 3
+        self._match_low_scores(pool, dets, low)  # 4
+        high = self._match_unconfirmed(unconfirmed, dets, high)  # 5
+        self._start_tracks(dets, high)  # 6
+        self._remove_expired()  # 7
+
+        self._tracks = [t for t in self._tracks if t.state != TrackState.REMOVED]
+        return [t for t in self._tracks if self._is_output(t)]
+
+    # ------------------------------------------------------------------ steps
+    def _predict(self) -> None:
+        """Step 1: one Kalman prediction for every tracked and lost track."""
+        live = [t for t in self._tracks if t.state in (TrackState.TRACKED, TrackState.LOST)]
+        Track.multi_predict(self.kalman, live)
+
+    def _match_appearance(
+        self, pool: list[Track], dets: _Frame, high: np.ndarray
+    ) -> tuple[list[Track], np.ndarray]:
+        """Step 2: cosine distance of smoothed embeddings, fused with and gated by motion."""
+        cost = np.full((len(pool), high.size), np.inf)
+        with_emb = [i for i, t in enumerate(pool) if t.embedding is not None]
+        if with_emb and high.size:
+            feats = np.stack([pool[i].embedding for i in with_emb])
+            cost[with_emb] = embedding_distance(feats, dets.embeddings[high])
+            cost = fuse_motion(
+                self.kalman,
+                cost,
+                np.stack([t.mean for t in pool]),
+                np.stack([t.covariance for t in pool]),
+                dets.xyah[high],
+                lambda_=self.config.motion_lambda,
+                gate=self.config.gating,
+            )
+        return self._assign(pool, dets, high, cost, self.config.match_thresh_emb)
+
+    def _match_iou(
+        self, pool: list[Track], dets: _Frame, high: np.ndarray, include_lost: bool
+    ) -> tuple[list[Track], np.ndarray]:
+        """Step 3: IoU with predicted boxes; lost tracks take part only without the appearance step.
+
+        Returns the unmatched tracked tracks (lost ones that stay unmatched are left out) and the
+        unmatched high-score detections.
+        """
+        candidates = [t for t in pool if include_lost or t.state == TrackState.TRACKED]
+        cost = self._iou_cost(candidates, dets, high, self.config.fuse_score)
+        rest, high = self._assign(candidates, dets, high, cost, self.config.match_thresh_iou)
+        return [t for t in rest if t.state == TrackState.TRACKED], high
+
+    def _match_low_scores(self, pool: list[Track], dets: _Frame, low: np.ndarray) -> None:
+        """Step 4: ByteTrack's second pass; tracked tracks still unmatched afterwards become LOST."""
+        cost = self._iou_cost(pool, dets, low, fuse=False)
+        rest, _ = self._assign(pool, dets, low, cost, self.config.second_match_thresh)
+        for track in rest:
+            track.mark_lost()
+
+    def _match_unconfirmed(self, unconfirmed: list[Track], dets: _Frame, high: np.ndarray) -> np.ndarray:
+        """Step 5: confirm tracks born last frame that match again; remove the others."""
+        cost = self._class_gate(
+            unconfirmed, dets, high, self._iou_cost(unconfirmed, dets, high, self.config.fuse_score)
+        )
+        matches, u_track, u_det = linear_assignment(cost, self.config.unconfirmed_match_thresh)
+        self._apply_matches(unconfirmed, dets, high, matches)
+        for ti in matches[:, 0]:
+            unconfirmed[ti].confirm(self._next_id())
+        for ti in u_track:
+            unconfirmed[ti].mark_removed()
+        return high[u_det]
+
+    def _start_tracks(self, dets: _Frame, high: np.ndarray) -> None:
+        """Step 6: new tracks from confident unmatched detections; confirmed at once in frame 1."""
+        for j in high[dets.scores[high] >= self.config.new_track_thresh]:
+            track = Track(
+                dets.boxes[j], dets.scores[j], dets.classes[j], dets.embedding(j), self.config.ema_alpha
+            )
+            track.activate(self.kalman, self._frame_id, self._next_id() if self._frame_id == 1 else None)
+            self._tracks.append(track)
+
+    def _remove_expired(self) -> None:
+        """Step 7: lost tracks unseen for more than ``max_time_lost`` frames are removed."""
+        for track in self._tracks:
+            if track.state == TrackState.LOST and self._frame_id - track.frame_id > self.max_time_lost:
+                track.mark_removed()
+
+    # ------------------------------------------------------------------ helpers
+    def _next_id(self) -> int:
+        self._last_id += 1
+        return self._last_id
+
+    def _is_output(self, track: Track) -> bool:
+        if track.state != TrackState.TRACKED or not track.is_activated or track.frame_id != self._frame_id:
+            return False
+        x1, y1, x2, y2 = track.box
+        return float((x2 - x1) * (y2 - y1)) >= self.config.min_box_area
+
+    def _iou_cost(self, tracks: list[Track], dets: _Frame, idx: np.ndarray, fuse: bool) -> np.ndarray:
+        """``[len(tracks), idx.size]`` ``1 − IoU`` between predicted track boxes and detections ``idx``."""
+        boxes = xyah_to_xyxy(np.stack([t.mean for t in tracks])) if tracks else np.zeros((0, 4))
+        cost = iou_distance(boxes, dets.boxes[idx])
+        if fuse and cost.size:
+            cost = fuse_score(cost, dets.scores[idx])
+        return cost
+
+    def _class_gate(self, tracks: list[Track], dets: _Frame, idx: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        """With ``per_class``, forbid (``inf``) every pair whose track and detection classes differ."""
+        if not self.config.per_class or cost.size == 0:
+            return cost
+        track_cls = np.array([t.cls for t in tracks])
+        return np.where(track_cls[:, None] == dets.classes[idx][None, :], cost, np.inf)
+
+    def _assign(
+        self, tracks: list[Track], dets: _Frame, idx: np.ndarray, cost: np.ndarray, thresh: float
+    ) -> tuple[list[Track], np.ndarray]:
+        """Solve ``cost``, update matched tracks (re-activating lost ones), return the leftovers."""
+        matches, u_track, u_det = linear_assignment(self._class_gate(tracks, dets, idx, cost), thresh)
+        self._apply_matches(tracks, dets, idx, matches)
+        return [tracks[i] for i in u_track], idx[u_det]
+
+    def _apply_matches(self, tracks: list[Track], dets: _Frame, idx: np.ndarray, matches: np.ndarray) -> None:
+        """Correct ``tracks[matches[:, 0]]`` with detections ``idx[matches[:, 1]]`` (one Kalman batch)."""
+        if matches.shape[0] == 0:
+            return
+        j = idx[matches[:, 1]]
+        embeddings = None if dets.embeddings is None else dets.embeddings[j]
+        matched = [tracks[i] for i in matches[:, 0]]
+        Track.multi_update(self.kalman, matched, dets.boxes[j], dets.scores[j], self._frame_id, embeddings)
+
+    @staticmethod
+    def _validate(
+        boxes_xyxy: np.ndarray,
+        scores: np.ndarray,
+        embeddings: np.ndarray | None,
+        classes: np.ndarray | None,
+    ) -> _Frame:
+        boxes = np.asarray(boxes_xyxy, dtype=np.float32)
+        if boxes.size == 0:
+            boxes = boxes.reshape(0, 4)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"boxes_xyxy must have shape [N, 4], got {boxes.shape}")
+        n = boxes.shape[0]
+        scores = np.asarray(scores, dtype=np.float32)
+        if scores.shape != (n,):
+            raise ValueError(f"scores must have shape [N] = [{n}], got {scores.shape}")
+        if not (np.all(np.isfinite(boxes))):
+            raise ValueError("boxes_xyxy must be finite")
+        if not np.all(np.isfinite(scores)):
+            raise ValueError("scores must be finite")
+        emb = None
+        if embeddings is not None:
+            emb = np.asarray(embeddings, dtype=np.float32)
+            if emb.ndim != 2 or emb.shape[0] != n:
+                raise ValueError(f"embeddings must have shape [N, E] with N = {n}, got {emb.shape}")
+            if emb.shape[1] == 0:
+                emb = None
+            elif not np.all(np.isfinite(emb)):
+                raise ValueError("embeddings must be finite")
+        if classes is None:
+            cls = np.zeros(n, dtype=np.int64)
+        else:
+            cls_in = np.asarray(classes)
+            if cls_in.shape != (n,):
+                raise ValueError(f"classes must have shape [N] = [{n}], got {cls_in.shape}")
+            cls = cls_in.astype(np.int64)
+            if not np.array_equal(cls, cls_in):
+                raise ValueError("classes must hold integers")
+        return _Frame(boxes=boxes, scores=scores, embeddings=emb, classes=cls, xyah=xyxy_to_xyah(boxes))
