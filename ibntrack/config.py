@@ -242,7 +242,7 @@ def save_config(cfg: Config, path: str | os.PathLike) -> Path:
 
     ``load_config(path)`` gives back an equal `Config`.
     """
-    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=None)
+    text = yaml.dump(config_to_dict(cfg), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -272,6 +272,15 @@ def config_to_dict(cfg: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML with block mappings and one-line lists (``input_size: [608, 1088]``)."""
+
+
+_Dumper.add_representer(
+    list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+)
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -324,6 +333,8 @@ def _apply_override(raw: dict[str, Any], text: str) -> None:
         if i == len(parts) - 1:
             if _is_section(tp) and isinstance(value, Mapping):
                 _check_keys(tp, value, f"override {text!r}", f"{key}.")
+            else:  # type errors name the override, not the file
+                _coerce(value, tp, key, f"override {text!r}")
             node[part] = value
             return
         if not _is_section(tp):

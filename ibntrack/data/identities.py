@@ -91,6 +91,6 @@ def assign_global_ids(sequences: Iterable[Sequence], log: bool = True) -> Identi
         for seq, ids in zip(sequences, tables, strict=True):
             per_dataset.setdefault(seq.path.parent.name or str(seq.path), []).append(int(ids.size))
         summary = ", ".join(f"{d} {sum(c)} ({len(c)} seq)" for d, c in per_dataset.items())
-        _LOG.info("identities: %d in total; per dataset: %s", offset, summary)
-        _LOG.debug("identities per sequence: %s", identity_map.counts)
+        per_seq = ", ".join(f"{k} {v}" for k, v in identity_map.counts.items())
+        _LOG.info("identities: %d in total; per dataset: %s; per sequence: %s", offset, summary, per_seq)
     return identity_map

@@ -15,7 +15,7 @@ from enum import Enum
 
 import numpy as np
 
-from ibntrack.tracking.kalman import KalmanFilter, xyah_to_xyxy, xyxy_to_xyah
+from ibntrack.tracking.kalman import KalmanFilter, xyxy_to_xyah
 
 __all__ = ["Track", "TrackState"]
 
@@ -90,7 +90,18 @@ class Track:
         """``[4]`` float32 xyxy pixels: the Kalman estimate (the detection box before activation)."""
         if self.mean is None:
             return self._det_box.copy()
-        return xyah_to_xyxy(self.mean).astype(np.float32)
+        cx, cy, a, h = self.mean[:4].tolist()
+        half_w, half_h = 0.5 * a * h, 0.5 * h
+        return np.array([cx - half_w, cy - half_h, cx + half_w, cy + half_h], dtype=np.float32)
+
+    @property
+    def area(self) -> float:
+        """Box area in pixels² (``w·h = a·h²``)."""
+        if self.mean is None:
+            x1, y1, x2, y2 = self._det_box.tolist()
+            return (x2 - x1) * (y2 - y1)
+        a, h = self.mean[2:4].tolist()
+        return a * h * h
 
     @property
     def age(self) -> int:

@@ -13,7 +13,7 @@
    are confirmed and get an ID, the others are removed;
 6. start unconfirmed tracks from the remaining high-score detections scoring at least ``new_track_thresh``
    (confirmed at once in the first frame);
-7. remove lost tracks not seen for more than the buffer.
+7. remove lost tracks unseen for ``max_time_lost`` frames (the buffer; see ``_remove_expired``).
 
 Track IDs come from a counter owned by the tracker instance; :meth:`MultiObjectTracker.reset` restarts it.
 """
@@ -53,7 +53,8 @@ class TrackerConfig:
         match_thresh_iou: maximum ``1 − IoU`` in step 3.
         second_match_thresh: maximum ``1 − IoU`` in step 4 (low-score detections).
         unconfirmed_match_thresh: maximum ``1 − IoU`` in step 5 (unconfirmed tracks).
-        track_buffer: frames a lost track is kept at 30 fps; scaled by ``frame_rate / 30``.
+        track_buffer: frames a lost track is kept (and can be re-found) at 30 fps; scaled by
+            ``frame_rate / 30``. 0 removes a track as soon as it is missed.
         motion_lambda: weight of the appearance cost in step 2; ``1 − motion_lambda`` weighs the squared
             Mahalanobis distance.
         ema_alpha: weight of the past in each track's embedding EMA.
@@ -151,7 +152,7 @@ class MultiObjectTracker:
         if not isinstance(self.config, TrackerConfig):
             raise ValueError(f"config must be a TrackerConfig or None, got {type(self.config).__name__}")
         self.frame_rate = float(frame_rate)
-        #: Frames a lost track survives: removed once ``frame_id − track.frame_id > max_time_lost``.
+        #: Frames a lost track survives (can be re-found), ``round(frame_rate / 30 · track_buffer)``.
         self.max_time_lost = int(round(self.frame_rate / _REFERENCE_FPS * self.config.track_buffer))
         self.kalman = kalman if kalman is not None else KalmanFilter()
         self._tracks: list[Track] = []
@@ -291,9 +292,13 @@ class MultiObjectTracker:
             self._tracks.append(track)
 
     def _remove_expired(self) -> None:
-        """Step 7: lost tracks unseen for more than ``max_time_lost`` frames are removed."""
+        """Step 7: lost tracks unseen for ``max_time_lost`` frames are removed.
+
+        A track last matched in frame ``f`` can be re-found up to frame ``f + max_time_lost`` and is removed
+        at the end of that frame if it was not.
+        """
         for track in self._tracks:
-            if track.state == TrackState.LOST and self._frame_id - track.frame_id > self.max_time_lost:
+            if track.state == TrackState.LOST and self._frame_id - track.frame_id >= self.max_time_lost:
                 track.mark_removed()
 
     # ------------------------------------------------------------------ helpers
@@ -304,8 +309,7 @@ class MultiObjectTracker:
     def _is_output(self, track: Track) -> bool:
         if track.state != TrackState.TRACKED or not track.is_activated or track.frame_id != self._frame_id:
             return False
-        x1, y1, x2, y2 = track.box
-        return float((x2 - x1) * (y2 - y1)) >= self.config.min_box_area
+        return track.area >= self.config.min_box_area
 
     def _iou_cost(self, tracks: list[Track], dets: _Frame, idx: np.ndarray, fuse: bool) -> np.ndarray:
         """``[len(tracks), idx.size]`` ``1 − IoU`` between predicted track boxes and detections ``idx``."""

@@ -1,0 +1,294 @@
+"""Detection simulator: noisy detections and embeddings from ground-truth trajectories.
+
+It lets the tracker be benchmarked on real MOTChallenge trajectories without a trained network. The noise
+model, per ground-truth object of visibility ``v ∈ [0, 1]`` (fraction not occluded), is:
+
+- **misses**: dropped with probability ``p(v) = miss_prob_visible + (miss_prob_occluded −
+  miss_prob_visible)·(1 − v)^miss_power`` (rising as visibility falls);
+- **box jitter**: centre ``+ N(0, center_jitter·(w, h))``, size ``· exp(N(0, size_jitter))`` — noise
+  proportional to the box size;
+- **score**: ``Beta`` with mean ``score_mean_occluded + (score_mean_visible − score_mean_occluded)·v`` and
+  concentration ``score_concentration`` (high for visible, lower for occluded objects);
+- **embedding**: every identity has a fixed random unit prototype in ``emb_dim`` dimensions; a detection
+  gets ``normalize(prototype + σ(v)·n)``, ``n ~ N(0, I/emb_dim)`` (so ``‖n‖ ≈ 1``), with
+  ``σ(v) = emb_noise_occluded + (emb_noise_visible − emb_noise_occluded)·v`` rising as visibility falls;
+- **false positives**: ``Poisson(fp_rate)`` per frame, boxes sized like a random ground-truth box of the
+  sequence (times ``exp(N(0, fp_size_jitter))``), placed uniformly in the scene extent, scores from
+  ``Beta(fp_score_a, fp_score_b)`` (low-ish), random unit embeddings, classes drawn from the ground truth.
+
+Detections of a frame are shuffled. The same seed gives the same output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DetSimConfig", "GtFrame", "SimFrame", "load_mot_gt", "simulate_detections"]
+
+#: ``(boxes [M, 4] xyxy, ids [M], visibility [M], classes [M])`` of one frame.
+GtFrame = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+#: ``(boxes [N, 4] float32 xyxy, scores [N] float32, embeddings [N, E] float32, classes [N] int64)``.
+SimFrame = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+_MIN_SIZE = 1.0  # pixels; simulated boxes are at least this wide and tall
+_SCORE_EPS = 1e-3  # Beta parameters stay positive; scores stay inside (0, 1)
+
+
+@dataclass(frozen=True)
+class DetSimConfig:
+    """Noise model of :func:`simulate_detections` (see the module docstring for the formulas).
+
+    Attributes:
+        emb_dim: embedding dimension ``E``.
+        center_jitter: std of the centre shift, as a fraction of the box width / height.
+        size_jitter: std of the log-scale factor applied to width and height.
+        miss_prob_visible: miss probability of a fully visible object.
+        miss_prob_occluded: miss probability of a fully occluded object (visibility 0).
+        miss_power: shape of the miss curve; > 1 keeps slightly occluded objects nearly always detected.
+        score_mean_visible: mean score of a fully visible object.
+        score_mean_occluded: mean score of a fully occluded object.
+        score_concentration: ``a + b`` of the score Beta distribution (larger = less spread).
+        emb_noise_visible: embedding noise ``σ`` at visibility 1.
+        emb_noise_occluded: embedding noise ``σ`` at visibility 0.
+        fp_rate: mean number of false positives per frame (Poisson).
+        fp_score_a: Beta ``a`` of false-positive scores.
+        fp_score_b: Beta ``b`` of false-positive scores (mean ``a / (a + b)``).
+        fp_size_jitter: std of the log-scale factor of false-positive box sizes.
+    """
+
+    emb_dim: int = 64
+    center_jitter: float = 0.03
+    size_jitter: float = 0.05
+    miss_prob_visible: float = 0.02
+    miss_prob_occluded: float = 0.9
+    miss_power: float = 2.0
+    score_mean_visible: float = 0.85
+    score_mean_occluded: float = 0.35
+    score_concentration: float = 12.0
+    emb_noise_visible: float = 0.3
+    emb_noise_occluded: float = 1.2
+    fp_rate: float = 1.0
+    fp_score_a: float = 2.0
+    fp_score_b: float = 5.0
+    fp_size_jitter: float = 0.2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.emb_dim, bool) or not isinstance(self.emb_dim, int) or self.emb_dim < 1:
+            raise ValueError(f"emb_dim must be an int >= 1, got {self.emb_dim!r}")
+        for name in ("miss_prob_visible", "miss_prob_occluded"):
+            _check(name, getattr(self, name), lo=0.0, hi=1.0)
+        for name in ("score_mean_visible", "score_mean_occluded"):
+            _check(name, getattr(self, name), lo=0.0, hi=1.0, open_interval=True)
+        for name in ("center_jitter", "size_jitter", "emb_noise_visible", "emb_noise_occluded", "fp_rate"):
+            _check(name, getattr(self, name), lo=0.0)
+        _check("fp_size_jitter", self.fp_size_jitter, lo=0.0)
+        for name in ("miss_power", "score_concentration", "fp_score_a", "fp_score_b"):
+            _check(name, getattr(self, name), lo=0.0, open_interval=True)
+
+
+def _check(name: str, value: float, lo: float, hi: float = np.inf, open_interval: bool = False) -> None:
+    ok = isinstance(value, int | float) and np.isfinite(value)
+    ok = ok and ((lo < value < hi) if open_interval else (lo <= value <= hi))
+    if not ok:
+        bounds = f"({lo}, {hi})" if open_interval else f"[{lo}, {hi}]"
+        raise ValueError(f"{name} must be in {bounds}, got {value!r}")
+
+
+def simulate_detections(
+    gt_frames: Mapping[int, GtFrame],
+    rng: np.random.Generator | int,
+    config: DetSimConfig | None = None,
+    scene_extent: tuple[float, float, float, float] | None = None,
+) -> dict[int, SimFrame]:
+    """Simulate a detector with appearance embeddings on ground-truth trajectories.
+
+    Args:
+        gt_frames: frame → ``(boxes [M, 4] xyxy pixels, ids [M] int, visibility [M] in [0, 1],
+            classes [M] int)``. Only these frames get detections (include empty frames to get false
+            positives there).
+        rng: a ``numpy.random.Generator`` or an integer seed.
+        config: noise model (defaults: :class:`DetSimConfig`).
+        scene_extent: ``(x1, y1, x2, y2)`` where false positives are placed, e.g. the image
+            ``(0, 0, width, height)``; default: the bounding box of all ground-truth boxes.
+
+    Returns:
+        frame → ``(boxes [N, 4] float32 xyxy, scores [N] float32, embeddings [N, E] float32 unit rows,
+        classes [N] int64)``, frames in increasing order.
+    """
+    config = config if config is not None else DetSimConfig()
+    if not isinstance(rng, np.random.Generator):
+        if isinstance(rng, bool) or not isinstance(rng, int | np.integer):
+            raise ValueError(f"rng must be a numpy Generator or an int seed, got {type(rng).__name__}")
+        rng = np.random.default_rng(int(rng))
+    frames = {int(f): _check_gt_frame(f, gt) for f, gt in gt_frames.items()}
+    all_boxes = [gt[0] for gt in frames.values() if len(gt[0])]
+    all_ids = (
+        np.unique(np.concatenate([gt[1] for gt in frames.values()])) if frames else np.zeros(0, np.int64)
+    )
+    all_classes = np.concatenate([gt[3] for gt in frames.values()]) if frames else np.zeros(0, np.int64)
+    stacked = np.concatenate(all_boxes) if all_boxes else np.zeros((0, 4))
+    if scene_extent is None:
+        extent = (*stacked[:, :2].min(0), *stacked[:, 2:].max(0)) if len(stacked) else (0.0, 0.0, 1.0, 1.0)
+    else:
+        extent = tuple(float(v) for v in scene_extent)
+        if len(extent) != 4 or not (extent[2] > extent[0] and extent[3] > extent[1]):
+            raise ValueError(
+                f"scene_extent must be (x1, y1, x2, y2) with x2 > x1, y2 > y1, got {scene_extent}"
+            )
+    sizes = stacked[:, 2:] - stacked[:, :2] if len(stacked) else np.ones((1, 2)) * _MIN_SIZE  # [K, 2] w, h
+    fp_classes = np.unique(all_classes) if all_classes.size else np.zeros(1, np.int64)
+
+    protos = _unit(rng.normal(size=(all_ids.size, config.emb_dim)))  # [I, E], one per identity
+    proto_of = {int(i): protos[k] for k, i in enumerate(all_ids)}
+    out: dict[int, SimFrame] = {}
+    for frame in sorted(frames):
+        boxes, ids, vis, classes = frames[frame]
+        tp = _true_positives(boxes, ids, vis, classes, proto_of, rng, config)
+        fp = _false_positives(sizes, extent, fp_classes, rng, config)
+        merged = [np.concatenate([a, b]) for a, b in zip(tp, fp, strict=True)]
+        order = rng.permutation(len(merged[1]))
+        out[frame] = (
+            merged[0][order].astype(np.float32),
+            merged[1][order].astype(np.float32),
+            merged[2][order].astype(np.float32),
+            merged[3][order].astype(np.int64),
+        )
+    return out
+
+
+def _true_positives(
+    boxes: np.ndarray,
+    ids: np.ndarray,
+    vis: np.ndarray,
+    classes: np.ndarray,
+    proto_of: Mapping[int, np.ndarray],
+    rng: np.random.Generator,
+    cfg: DetSimConfig,
+) -> SimFrame:
+    """Detected ground-truth objects of one frame."""
+    m = len(boxes)
+    p_miss = (
+        cfg.miss_prob_visible
+        + (cfg.miss_prob_occluded - cfg.miss_prob_visible) * (1.0 - vis) ** cfg.miss_power
+    )
+    keep = rng.random(m) >= p_miss
+    boxes, ids, vis, classes = boxes[keep], ids[keep], vis[keep], classes[keep]
+    k = len(boxes)
+    wh = boxes[:, 2:] - boxes[:, :2]  # [k, 2]
+    centre = 0.5 * (boxes[:, :2] + boxes[:, 2:]) + rng.normal(size=(k, 2)) * cfg.center_jitter * wh
+    wh = np.maximum(wh * np.exp(rng.normal(size=(k, 2)) * cfg.size_jitter), _MIN_SIZE)
+    det_boxes = np.concatenate([centre - 0.5 * wh, centre + 0.5 * wh], axis=1)
+
+    mean = cfg.score_mean_occluded + (cfg.score_mean_visible - cfg.score_mean_occluded) * vis
+    a = np.maximum(mean * cfg.score_concentration, _SCORE_EPS)
+    b = np.maximum((1.0 - mean) * cfg.score_concentration, _SCORE_EPS)
+    scores = np.clip(rng.beta(a, b), _SCORE_EPS, 1.0 - _SCORE_EPS) if k else np.zeros(0)
+
+    sigma = cfg.emb_noise_occluded + (cfg.emb_noise_visible - cfg.emb_noise_occluded) * vis  # [k]
+    protos = np.stack([proto_of[int(i)] for i in ids]) if k else np.zeros((0, cfg.emb_dim))
+    noise = rng.normal(size=(k, cfg.emb_dim)) / np.sqrt(cfg.emb_dim)
+    emb = _unit(protos + sigma[:, None] * noise)
+    return det_boxes, scores, emb, classes
+
+
+def _false_positives(
+    sizes: np.ndarray,
+    extent: Sequence[float],
+    fp_classes: np.ndarray,
+    rng: np.random.Generator,
+    cfg: DetSimConfig,
+) -> SimFrame:
+    """Spurious detections of one frame."""
+    n = int(rng.poisson(cfg.fp_rate))
+    x1, y1, x2, y2 = extent
+    wh = sizes[rng.integers(0, len(sizes), n)] * np.exp(rng.normal(size=(n, 2)) * cfg.fp_size_jitter)
+    wh = np.maximum(wh, _MIN_SIZE)
+    centre = np.stack([rng.uniform(x1, x2, n), rng.uniform(y1, y2, n)], axis=1)
+    boxes = np.concatenate([centre - 0.5 * wh, centre + 0.5 * wh], axis=1)
+    scores = rng.beta(cfg.fp_score_a, cfg.fp_score_b, n)
+    emb = _unit(rng.normal(size=(n, cfg.emb_dim)))
+    classes = fp_classes[rng.integers(0, len(fp_classes), n)]
+    return boxes, scores, emb, classes
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _check_gt_frame(frame: int, gt: GtFrame) -> GtFrame:
+    if len(gt) != 4:
+        raise ValueError(f"gt_frames[{frame}] must be (boxes, ids, visibility, classes), got {len(gt)} items")
+    boxes = np.asarray(gt[0], dtype=np.float64).reshape(-1, 4)
+    ids = np.asarray(gt[1], dtype=np.int64).reshape(-1)
+    vis = np.clip(np.asarray(gt[2], dtype=np.float64).reshape(-1), 0.0, 1.0)
+    classes = np.asarray(gt[3], dtype=np.int64).reshape(-1)
+    if not (len(ids) == len(vis) == len(classes) == len(boxes)):
+        raise ValueError(
+            f"gt_frames[{frame}]: boxes, ids, visibility, classes must have the same length, got "
+            f"{len(boxes)}, {len(ids)}, {len(vis)}, {len(classes)}"
+        )
+    return boxes, ids, vis, classes
+
+
+def load_mot_gt(
+    gt_path: str | Path,
+    eval_only: bool = True,
+    classes: Sequence[int] | None = (1,),
+    num_frames: int | None = None,
+) -> dict[int, GtFrame]:
+    """Read a MOTChallenge ``gt.txt`` (``frame, id, x, y, w, h, flag, class, visibility``).
+
+    Boxes are converted from top-left + size to xyxy without shifting the 1-based MOT pixel coordinates.
+    Files with only six or seven columns (MOT15 style) get class 1 and visibility 1.
+
+    Args:
+        gt_path: path of ``gt.txt``.
+        eval_only: keep only rows whose flag (column 7) is 1 (the rows MOTChallenge evaluates).
+        classes: MOT class ids to keep; the returned class of a row is the position of its MOT class in
+            this sequence (0-based). ``None`` keeps every row with its raw class id.
+        num_frames: if given, frames ``1..num_frames`` are all present (empty ones included).
+
+    Returns:
+        frame → ``(boxes [M, 4] float32 xyxy, ids [M] int64, visibility [M] float32, classes [M] int64)``,
+        frames in increasing order.
+    """
+    path = Path(gt_path)
+    if not path.is_file():
+        raise ValueError(f"gt_path {str(path)!r} is not a file")
+    if num_frames is not None and num_frames < 0:
+        raise ValueError(f"num_frames must be >= 0, got {num_frames!r}")
+    text = path.read_text().strip()
+    rows = np.loadtxt(text.splitlines(), delimiter=",", ndmin=2) if text else np.zeros((0, 9))
+    if rows.shape[1] < 6:
+        raise ValueError(f"gt_path {str(path)!r}: expected at least 6 columns, got {rows.shape[1]}")
+    n = rows.shape[0]
+    flag = rows[:, 6] if rows.shape[1] > 6 else np.ones(n)
+    cls = rows[:, 7] if rows.shape[1] > 7 else np.ones(n)
+    vis = rows[:, 8] if rows.shape[1] > 8 else np.ones(n)
+    cls = np.where(cls < 0, 1, cls).astype(np.int64)
+    vis = np.where(vis < 0, 1.0, vis)
+    keep = np.ones(n, dtype=bool)
+    if eval_only:
+        keep &= flag == 1
+    labels = cls.copy()
+    if classes is not None:
+        classes = [int(c) for c in classes]
+        keep &= np.isin(cls, classes)
+        lookup = {c: k for k, c in enumerate(classes)}
+        labels = np.array([lookup.get(int(c), -1) for c in cls], dtype=np.int64)
+    rows, labels, vis = rows[keep], labels[keep], vis[keep]
+    frame_ids = rows[:, 0].astype(np.int64)
+    boxes = np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], axis=1).astype(np.float32)
+    wanted = set(frame_ids.tolist())
+    if num_frames is not None:
+        wanted |= set(range(1, num_frames + 1))
+    out: dict[int, GtFrame] = {}
+    for frame in sorted(wanted):
+        sel = frame_ids == frame
+        out[frame] = (boxes[sel], rows[sel, 1].astype(np.int64), vis[sel].astype(np.float32), labels[sel])
+    return out

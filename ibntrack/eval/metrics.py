@@ -1,0 +1,587 @@
+"""MOTChallenge metrics (HOTA, CLEAR, Identity) through TrackEval, for any class set.
+
+``evaluate(gt, results_dir)`` scores result files ``<results_dir>/<seq>.txt``
+(``frame,id,x,y,w,h,score,class,-1,-1``; ``class`` is ``-1`` for a class-less tracker) against the ground
+truth of MOTChallenge sequences (``<seq>/gt/gt.txt`` = ``frame,id,x,y,w,h,flag,class,visibility`` and
+``<seq>/seqinfo.ini`` with ``seqLength``), with the official TrackEval code (``pip install ibntrack[eval]``).
+
+How classes are evaluated (TrackEval's MOTChallenge reader knows only "pedestrian"):
+
+- Every input file is parsed and checked here first (errors name the file and the line). Each evaluated
+  class is then written to a private temporary TrackEval layout as a single "pedestrian" class and scored
+  with ``DO_PREPROC=False``: ground-truth rows with ``flag == 0`` are ignored (not counted as misses);
+  results are not filtered (a result box on an ignored object is a false positive). An identity is a
+  (class, id) pair, in ground truth and results alike: ids may repeat across classes.
+- ``classes=None``: class-agnostic. All ground-truth rows (any class) against all result rows.
+- ``classes=[1, 3]`` (MOT class ids, or MOT17 names such as ``"pedestrian"``, ``"car"``): each class is
+  evaluated on its own: ground truth rows of that class against the result rows whose column 8 holds that
+  class id. A result file without class labels (column 8 is ``-1`` or absent on every row) is used whole
+  when exactly one class is evaluated (a single-class tracker) and rejected when several are.
+- ``mot17_preproc=True`` reproduces the official MOT16/MOT17 pedestrian protocol instead (TrackEval's
+  ``DO_PREPROC=True``): result boxes matched to distractor classes (2, 7, 8, 12) are removed before
+  scoring. Only class 1 and ground truth with MOT17 class ids (1–13).
+
+Results of the (sequence, class) pairs are combined with TrackEval's ``combine_sequences`` (which equals its
+detection-averaged class combination): per sequence over classes, per class over sequences, and overall.
+Ratios (HOTA, MOTA, IDF1, …) are stored as fractions (1.0 = 100 %); counts (IDSW, FP, FN, …) as ints.
+
+A ground-truth sequence without a result file raises ``FileNotFoundError`` naming the file, unless
+``allow_missing=True``: then it is scored as an empty result (every object missed) and a warning is logged.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import csv
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["COUNT_METRICS", "MOT_CLASS_IDS", "RATIO_METRICS", "TABLE_COLUMNS", "EvalReport", "evaluate"]
+
+logger = logging.getLogger(__name__)
+
+#: MOTChallenge (MOT16/17/20) class ids by name.
+MOT_CLASS_IDS: Mapping[str, int] = MappingProxyType(
+    {
+        "pedestrian": 1,
+        "person_on_vehicle": 2,
+        "car": 3,
+        "bicycle": 4,
+        "motorbike": 5,
+        "non_mot_vehicle": 6,
+        "static_person": 7,
+        "distractor": 8,
+        "occluder": 9,
+        "occluder_on_ground": 10,
+        "occluder_full": 11,
+        "reflection": 12,
+        "crowd": 13,
+    }
+)
+_CLASS_NAMES = {v: k for k, v in MOT_CLASS_IDS.items()}
+
+_TRACKER_NAME = "ibntrack"
+_ALL_CLASSES = "all"
+_COMBINED = "COMBINED"
+# Columns of a parsed file: frame, id, x, y, w, h, col7 (gt flag / result score), col8 (class).
+_COL_FRAME, _COL_ID, _COL_FLAG, _COL_CLASS = 0, 1, 6, 7
+_MIN_COLUMNS = 6
+_DEFAULT_COL7 = 1.0  # gt flag "evaluate" / result score
+_NO_CLASS = -1.0
+
+#: Metrics that are fractions (shown as percentages in tables).
+RATIO_METRICS: tuple[str, ...] = (
+    "HOTA", "DetA", "AssA", "DetRe", "DetPr", "AssRe", "AssPr", "LocA",
+    "MOTA", "MOTP", "Rcll", "Prcn", "IDF1", "IDR", "IDP",
+)  # fmt: skip
+#: Metrics that are counts.
+COUNT_METRICS: tuple[str, ...] = (
+    "IDSW", "Frag", "FP", "FN", "TP", "MT", "PT", "ML", "IDTP", "IDFP", "IDFN",
+    "GT_Dets", "Dets", "GT_IDs", "IDs",
+)  # fmt: skip
+#: Columns of :meth:`EvalReport.to_table` by default.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW", "MOTP", "DetRe", "DetPr", "FP", "FN", "Frag",
+)  # fmt: skip
+_HOTA_FIELDS = ("HOTA", "DetA", "AssA", "DetRe", "DetPr", "AssRe", "AssPr", "LocA")
+_CLEAR_FIELDS = {"MOTA": "MOTA", "MOTP": "MOTP", "Rcll": "CLR_Re", "Prcn": "CLR_Pr"}
+_CLEAR_COUNTS = {"IDSW": "IDSW", "Frag": "Frag", "FP": "CLR_FP", "FN": "CLR_FN", "TP": "CLR_TP",
+                 "MT": "MT", "PT": "PT", "ML": "ML"}  # fmt: skip
+_MOT17_CLASS_IDS = frozenset(MOT_CLASS_IDS.values())
+
+
+# --------------------------------------------------------------------------------------------- report
+@dataclass(frozen=True)
+class EvalReport:
+    """Metrics of one tracker on a set of sequences.
+
+    Attributes:
+        per_sequence: ``{sequence name: {metric: value}}`` (combined over the evaluated classes).
+        combined: ``{metric: value}`` over all sequences and classes.
+        per_class: ``{class label: {metric: value}}`` over all sequences; one entry (``"all"`` for
+            class-agnostic evaluation, else the MOT17 class name or ``"class<id>"``).
+    """
+
+    per_sequence: dict[str, dict[str, float]]
+    combined: dict[str, float]
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def _rows(self) -> list[tuple[str, dict[str, float]]]:
+        rows = list(self.per_sequence.items())
+        if len(self.per_class) > 1:
+            rows += [(f"class:{name}", m) for name, m in self.per_class.items()]
+        rows.append((_COMBINED, self.combined))
+        return rows
+
+    def to_table(self, columns: Sequence[str] = TABLE_COLUMNS) -> str:
+        """Fixed-width text table: one row per sequence (then per class if several), then COMBINED.
+
+        Ratios are printed as percentages with one decimal (MOTChallenge style), counts as integers.
+        """
+        unknown = [c for c in columns if c not in self.combined]
+        if unknown:
+            raise ValueError(f"columns: unknown metric(s) {unknown}; known: {', '.join(self.combined)}")
+        rows = self._rows()
+        name_w = max(len("Sequence"), *(len(n) for n, _ in rows))
+        cells = [[_format_value(c, m[c]) for c in columns] for _, m in rows]
+        widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+        lines = [
+            "  ".join(["Sequence".ljust(name_w), *(c.rjust(w) for c, w in zip(columns, widths, strict=True))])
+        ]
+        for (name, _), row in zip(rows, cells, strict=True):
+            lines.append(
+                "  ".join([name.ljust(name_w), *(v.rjust(w) for v, w in zip(row, widths, strict=True))])
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (what :meth:`to_json` writes)."""
+        return {
+            "per_sequence": self.per_sequence,
+            "per_class": self.per_class,
+            "combined": self.combined,
+        }
+
+    def to_json(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`to_dict` as JSON (atomically). Returns the path."""
+        return _atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write one CSV row per sequence (then ``class:<name>`` rows if several classes) and COMBINED.
+
+        Columns: ``name`` then every metric; ratios as fractions, counts as integers. Atomic write.
+        """
+        metrics = list(self.combined)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["name", *metrics])
+        for name, m in self._rows():
+            writer.writerow([name, *(m[k] for k in metrics)])
+        return _atomic_write_text(path, buf.getvalue())
+
+
+def _format_value(name: str, value: float) -> str:
+    if name in RATIO_METRICS:
+        return f"{100.0 * value:.1f}"
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3f}"
+
+
+def _atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` then ``os.replace`` it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------------------------- input
+@dataclass(frozen=True)
+class _SeqSpec:
+    name: str
+    gt_file: Path
+    length: int | None  # seqLength from seqinfo.ini, None if absent
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Parsed MOT rows: ``data [M, 8]`` float64 (frame, id, x, y, w, h, col7, col8), source lines."""
+
+    path: Path
+    data: np.ndarray
+    lines: np.ndarray
+
+    def select(self, mask: np.ndarray) -> _Rows:
+        return _Rows(self.path, self.data[mask], self.lines[mask])
+
+
+def _sequence_dirs(gt_root_or_seqs: Any) -> list[Path]:
+    if isinstance(gt_root_or_seqs, (str, os.PathLike)):
+        root = Path(gt_root_or_seqs)
+        if (root / "gt" / "gt.txt").is_file():
+            return [root]
+        if not root.is_dir():
+            raise FileNotFoundError(f"ground-truth folder not found: {root}")
+        seqs = sorted(p for p in root.iterdir() if (p / "gt" / "gt.txt").is_file())
+        if not seqs:
+            raise FileNotFoundError(f"no sequence with gt/gt.txt under {root}")
+        return seqs
+    if isinstance(gt_root_or_seqs, Iterable):
+        seqs = [Path(getattr(s, "path", s)) for s in gt_root_or_seqs]
+        if not seqs:
+            raise ValueError("gt_root_or_seqs is an empty list of sequences")
+        return seqs
+    raise ValueError(
+        "gt_root_or_seqs must be a folder of sequences, one sequence folder or a list of them, "
+        f"got {type(gt_root_or_seqs).__name__}"
+    )
+
+
+def _read_seq_spec(seq_dir: Path) -> _SeqSpec:
+    gt_file = seq_dir / "gt" / "gt.txt"
+    if not gt_file.is_file():
+        raise FileNotFoundError(f"ground truth not found: {gt_file}")
+    length = None
+    ini = seq_dir / "seqinfo.ini"
+    if ini.is_file():
+        parser = configparser.ConfigParser()
+        parser.read(ini)
+        try:
+            length = int(parser["Sequence"]["seqLength"])
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{ini}: [Sequence] seqLength missing or not an integer") from exc
+        if length < 1:
+            raise ValueError(f"{ini}: seqLength must be >= 1, got {length}")
+    return _SeqSpec(seq_dir.name, gt_file, length)
+
+
+def _parse_mot_file(path: Path) -> _Rows:
+    """Parse a MOT text file (comma or whitespace separated, at least 6 columns) and check each value."""
+    rows: list[list[float]] = []
+    lines: list[int] = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            fields = line.replace(",", " ").split()
+            if not fields:
+                continue
+            if len(fields) < _MIN_COLUMNS:
+                raise ValueError(
+                    f"{path}:{lineno}: expected at least {_MIN_COLUMNS} columns (frame,id,x,y,w,h,...), "
+                    f"got {len(fields)}: {line.strip()!r}"
+                )
+            try:
+                values = [float(v) for v in fields[:8]]
+            except ValueError as exc:
+                raise ValueError(f"{path}:{lineno}: not a number in {line.strip()!r}") from exc
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"{path}:{lineno}: non-finite value in {line.strip()!r}")
+            frame, tid, _, _, w, h = values[:6]
+            if not frame.is_integer() or frame < 1:
+                raise ValueError(f"{path}:{lineno}: frame must be an integer >= 1, got {fields[0]}")
+            if not tid.is_integer() or tid < 0:
+                raise ValueError(f"{path}:{lineno}: id must be an integer >= 0, got {fields[1]}")
+            if w < 0 or h < 0:
+                raise ValueError(f"{path}:{lineno}: negative box size w={fields[4]} h={fields[5]}")
+            values += [_DEFAULT_COL7, _NO_CLASS][len(values) - _MIN_COLUMNS :]
+            rows.append(values)
+            lines.append(lineno)
+    data = np.asarray(rows, dtype=np.float64).reshape(-1, 8)
+    return _Rows(path, data, np.asarray(lines, dtype=np.int64))
+
+
+def _check_frames(rows: _Rows, length: int) -> None:
+    """Every frame within the sequence (1..length)."""
+    bad = np.flatnonzero(rows.data[:, _COL_FRAME] > length)
+    if bad.size:
+        i = bad[0]
+        raise ValueError(
+            f"{rows.path}:{rows.lines[i]}: frame {int(rows.data[i, _COL_FRAME])} "
+            f"outside the sequence (1..{length})"
+        )
+
+
+def _check_unique_ids(rows: _Rows) -> None:
+    """No (class, id) twice in one frame."""
+    frames, ids, classes = rows.data[:, _COL_FRAME], rows.data[:, _COL_ID], rows.data[:, _COL_CLASS]
+    order = np.lexsort((ids, classes, frames))
+    same = (np.diff(frames[order]) == 0) & (np.diff(ids[order]) == 0) & (np.diff(classes[order]) == 0)
+    if same.any():
+        i = order[np.flatnonzero(same)[0] + 1]
+        raise ValueError(
+            f"{rows.path}:{rows.lines[i]}: id {int(ids[i])} appears twice in frame {int(frames[i])}"
+        )
+
+
+def _resolve_classes(classes: Any) -> list[int] | None:
+    if classes is None:
+        return None
+    if isinstance(classes, (str, int)):
+        classes = [classes]
+    out: list[int] = []
+    for c in classes:
+        if isinstance(c, str) and c.lower() in MOT_CLASS_IDS:
+            cid = MOT_CLASS_IDS[c.lower()]
+        elif isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1:
+            cid = int(c)
+        else:
+            raise ValueError(
+                f"classes: {c!r} is neither a MOT class id >= 1 nor one of {', '.join(MOT_CLASS_IDS)}"
+            )
+        if cid not in out:
+            out.append(cid)
+    if not out:
+        raise ValueError("classes is empty: give MOT class ids (e.g. [1, 3]) or None for all")
+    return out
+
+
+def _class_label(cid: int | None) -> str:
+    if cid is None:
+        return _ALL_CLASSES
+    return _CLASS_NAMES.get(cid, f"class{cid}")
+
+
+def _select_results(rows: _Rows, cid: int | None, n_classes: int) -> _Rows:
+    """Result rows of one class (see the module docstring for the convention)."""
+    labels = rows.data[:, _COL_CLASS]
+    labelled = labels >= 1
+    if cid is None or not labelled.any():
+        if cid is not None and n_classes > 1 and len(labels):
+            raise ValueError(
+                f"{rows.path}: results have no class labels (column 8 is -1), so they cannot be split "
+                "between several classes; write the MOT class id in column 8 or evaluate one class"
+            )
+        return rows
+    if not labelled.all():
+        i = np.flatnonzero(~labelled)[0]
+        raise ValueError(f"{rows.path}:{rows.lines[i]}: no class label (column 8) while other rows have one")
+    return rows.select(labels == cid)
+
+
+# --------------------------------------------------------------------------------------------- scoring
+def _import_trackeval() -> Any:
+    try:
+        import trackeval
+    except ImportError as exc:
+        raise ImportError("evaluation needs TrackEval: pip install ibntrack[eval]") from exc
+    return trackeval
+
+
+def _write_rows(path: Path, data: np.ndarray, col7: np.ndarray, col8: np.ndarray) -> None:
+    """Write ``frame,id,x,y,w,h,col7,col8,-1`` rows for TrackEval (exact float round trip)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = np.column_stack([data[:, :6], col7, col8, np.full(len(data), -1.0)]) if len(data) else None
+    with open(path, "w", encoding="utf-8") as fh:
+        if out is not None:
+            np.savetxt(fh, out, fmt="%.17g", delimiter=",")
+
+
+def _summarise(hota: dict, clear: dict, ident: dict, count: dict) -> dict[str, float]:
+    out: dict[str, float] = {name: float(np.mean(hota[name])) for name in _HOTA_FIELDS}
+    out.update({name: float(clear[key]) for name, key in _CLEAR_FIELDS.items()})
+    out.update({name: float(ident[name]) for name in ("IDF1", "IDR", "IDP")})
+    out.update({name: int(clear[key]) for name, key in _CLEAR_COUNTS.items()})
+    out.update({name: int(ident[name]) for name in ("IDTP", "IDFP", "IDFN")})
+    out.update({name: int(count[name]) for name in ("GT_Dets", "Dets", "GT_IDs", "IDs")})
+    return {k: out[k] for k in (*RATIO_METRICS, *COUNT_METRICS)}
+
+
+class _Scorer:
+    """TrackEval metric objects and their combination of raw per-(sequence, class) results."""
+
+    def __init__(self, trackeval: Any, iou_threshold: float) -> None:
+        cfg = {"THRESHOLD": iou_threshold, "PRINT_CONFIG": False}
+        m = trackeval.metrics
+        self.metrics = {
+            "HOTA": m.HOTA(),
+            "CLEAR": m.CLEAR(cfg),
+            "Identity": m.Identity(cfg),
+            "Count": m.Count(),
+        }
+
+    def eval_sequence(self, data: dict) -> dict[str, dict]:
+        return {name: metric.eval_sequence(data) for name, metric in self.metrics.items()}
+
+    def combine(self, raws: list[dict[str, dict]]) -> dict[str, float]:
+        if len(raws) == 1:
+            raw = raws[0]
+        else:
+            raw = {
+                name: metric.combine_sequences({str(i): r[name] for i, r in enumerate(raws)})
+                for name, metric in self.metrics.items()
+            }
+        return _summarise(raw["HOTA"], raw["CLEAR"], raw["Identity"], raw["Count"])
+
+
+@dataclass(frozen=True)
+class _SeqInput:
+    """What TrackEval gets for one sequence and class: gt rows with their class column, result rows."""
+
+    gt: np.ndarray  # [M, 8]
+    gt_classes: np.ndarray  # [M]
+    results: np.ndarray  # [K, 8]
+    length: int
+
+
+def _load_pair(
+    spec: _SeqSpec, results_dir: Path, allow_missing: bool, mot17_preproc: bool
+) -> tuple[_Rows, _Rows, int]:
+    """Parse and check the ground truth and result file of one sequence → ``(gt, results, length)``."""
+    gt = _parse_mot_file(spec.gt_file)
+    res_file = results_dir / f"{spec.name}.txt"
+    if res_file.is_file():
+        res = _parse_mot_file(res_file)
+    elif allow_missing:
+        logger.warning("no result file %s: sequence %s scored as an empty result", res_file, spec.name)
+        res = _Rows(res_file, np.zeros((0, 8)), np.zeros(0, dtype=np.int64))
+    else:
+        raise FileNotFoundError(f"result file not found for sequence {spec.name}: {res_file}")
+    length = spec.length
+    if length is None:
+        length = int(max(gt.data[:, _COL_FRAME].max(initial=1), res.data[:, _COL_FRAME].max(initial=1)))
+    _check_frames(gt, length)
+    _check_frames(res, length)
+    if mot17_preproc:
+        bad = np.flatnonzero(~np.isin(gt.data[:, _COL_CLASS], list(_MOT17_CLASS_IDS)))
+        if bad.size:
+            i = bad[0]
+            raise ValueError(
+                f"{gt.path}:{gt.lines[i]}: mot17_preproc needs MOT17 class ids 1-13, "
+                f"got {gt.data[i, _COL_CLASS]:g}"
+            )
+        _check_unique_ids(gt)
+    return gt, res, length
+
+
+def _identities(data: np.ndarray) -> np.ndarray:
+    """``data [M, 8]`` with ids renumbered 1.. by (class, id): identities never merge across classes."""
+    out = data.copy()
+    if len(out):
+        _, inverse = np.unique(out[:, [_COL_CLASS, _COL_ID]], axis=0, return_inverse=True)
+        out[:, _COL_ID] = inverse.reshape(-1) + 1
+    return out
+
+
+def _select(
+    gt: _Rows, res: _Rows, length: int, cid: int | None, n_groups: int, mot17_preproc: bool
+) -> _SeqInput:
+    """Rows of one class group (see the module docstring)."""
+    if mot17_preproc:  # TrackEval keeps class 1 with flag != 0 and uses the other classes as distractors
+        gt_sel, gt_classes = gt, gt.data[:, _COL_CLASS]
+    else:
+        gt_sel = gt if cid is None else gt.select(gt.data[:, _COL_CLASS] == cid)
+        gt_sel = gt_sel.select(gt_sel.data[:, _COL_FLAG] != 0)
+        gt_classes = np.ones(len(gt_sel.lines))
+        _check_unique_ids(gt_sel)
+    res_sel = _select_results(res, cid, n_groups)
+    _check_unique_ids(res_sel)
+    return _SeqInput(_identities(gt_sel.data), gt_classes, _identities(res_sel.data), length)
+
+
+def _run_trackeval(
+    trackeval: Any, scorer: _Scorer, workdir: Path, seqs: dict[str, _SeqInput], mot17_preproc: bool
+) -> dict[str, dict[str, dict]]:
+    """Write one TrackEval layout (gt + one tracker) and return raw metric results per sequence."""
+    gt_root, trk_root = workdir / "gt", workdir / "trackers"
+    for name, seq in seqs.items():
+        _write_rows(gt_root / name / "gt" / "gt.txt", seq.gt, seq.gt[:, _COL_FLAG], seq.gt_classes)
+        # Results as class 1 ("pedestrian"), the only class TrackEval's MOT reader accepts.
+        _write_rows(
+            trk_root / _TRACKER_NAME / f"{name}.txt",
+            seq.results,
+            seq.results[:, 6],
+            np.ones(len(seq.results)),
+        )
+    config = {
+        "GT_FOLDER": str(gt_root),
+        "TRACKERS_FOLDER": str(trk_root),
+        "OUTPUT_FOLDER": str(workdir / "out"),
+        "TRACKERS_TO_EVAL": [_TRACKER_NAME],
+        "CLASSES_TO_EVAL": ["pedestrian"],
+        "BENCHMARK": "MOT17",
+        "SKIP_SPLIT_FOL": True,
+        "TRACKER_SUB_FOLDER": "",
+        "SEQ_INFO": {name: seq.length for name, seq in seqs.items()},
+        "DO_PREPROC": mot17_preproc,
+        "PRINT_CONFIG": False,
+    }
+    out: dict[str, dict[str, dict]] = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            dataset = trackeval.datasets.MotChallenge2DBox(config)
+            for name in seqs:
+                raw = dataset.get_raw_seq_data(_TRACKER_NAME, name)
+                data = dataset.get_preprocessed_seq_data(raw, "pedestrian")
+                out[name] = scorer.eval_sequence(data)
+        except trackeval.utils.TrackEvalException as exc:
+            raise ValueError(f"TrackEval rejected the input: {exc}") from exc
+    return out
+
+
+def evaluate(
+    gt_root_or_seqs: str | os.PathLike[str] | Iterable[Any],
+    results_dir: str | os.PathLike[str],
+    classes: Iterable[int | str] | int | str | None = None,
+    *,
+    allow_missing: bool = False,
+    mot17_preproc: bool = False,
+    iou_threshold: float = 0.5,
+) -> EvalReport:
+    """Score MOTChallenge result files against ground truth with TrackEval.
+
+    Args:
+        gt_root_or_seqs: a folder of sequence folders, one sequence folder (containing ``gt/gt.txt``), or a
+            list of sequence folders (or objects with a ``path`` attribute, e.g. ``data.mot.Sequence``).
+            Sequences are named by their folder; ``seqinfo.ini``'s ``seqLength`` gives the frame count
+            (without it, the last frame of the ground truth or results).
+        results_dir: folder with one ``<sequence name>.txt`` per sequence.
+        classes: None for class-agnostic evaluation, else MOT class ids / MOT17 names, each evaluated
+            on its own (results split by column 8; see the module docstring).
+        allow_missing: score a sequence without a result file as an empty result (warning) instead of
+            raising ``FileNotFoundError``.
+        mot17_preproc: official MOT16/17 pedestrian preprocessing (distractor removal).
+        iou_threshold: IoU needed for a match in CLEAR and Identity metrics (HOTA averages 0.05–0.95).
+
+    Returns:
+        An :class:`EvalReport`.
+
+    Raises:
+        FileNotFoundError: missing ground truth, results folder or result file (see ``allow_missing``).
+        ValueError: malformed line (names file and line), bad arguments, unsplittable results.
+        ImportError: TrackEval not installed.
+    """
+    if not 0.0 < iou_threshold <= 1.0:
+        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}")
+    class_ids = _resolve_classes(classes)
+    if mot17_preproc and class_ids not in (None, [1]):
+        raise ValueError(
+            f"mot17_preproc evaluates pedestrians only: classes must be None or [1], got {classes!r}"
+        )
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"results folder not found: {results_dir}")
+    specs = [_read_seq_spec(d) for d in _sequence_dirs(gt_root_or_seqs)]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"sequence names must be unique, got {names}")
+    trackeval = _import_trackeval()
+
+    # 1. Parse and check every file.
+    parsed = {spec.name: _load_pair(spec, results_dir, allow_missing, mot17_preproc) for spec in specs}
+
+    # 2. Score each class group in its own TrackEval layout.
+    groups: list[int | None] = [None] if class_ids is None else list(class_ids)
+    scorer = _Scorer(trackeval, iou_threshold)
+    raw: dict[str, dict[str, dict[str, dict]]] = {}  # class label -> sequence -> metric -> raw result
+    with tempfile.TemporaryDirectory(prefix="ibntrack-eval-") as tmp:
+        for gi, cid in enumerate(groups):
+            seqs = {name: _select(*pair, cid, len(groups), mot17_preproc) for name, pair in parsed.items()}
+            workdir = Path(tmp) / f"group{gi}"
+            raw[_class_label(cid)] = _run_trackeval(trackeval, scorer, workdir, seqs, mot17_preproc)
+
+    # 3. Combine (TrackEval's sums and weighted averages): per sequence, per class, overall.
+    labels = list(raw)
+    per_sequence = {name: scorer.combine([raw[c][name] for c in labels]) for name in parsed}
+    per_class = {c: scorer.combine(list(raw[c].values())) for c in labels}
+    combined = scorer.combine([raw[c][name] for c in labels for name in parsed])
+    return EvalReport(per_sequence=per_sequence, combined=combined, per_class=per_class)
