@@ -128,13 +128,16 @@ class FoldedConvIBN(nn.Module):
             return self._conv(x, *self._static_weights())
         self.last_path = "refresh"
         raw = self._conv(x, self.refresh_weight, self.refresh_bias)
-        if ibn.mode == "mix" or ibn.bn is None:
-            return ibn._apply(raw, plan)
         k = ibn.in_channels
-        if k == 0:
-            return raw
-        raw_in, bn_out = torch.split(raw, [k, ibn.bn_channels], dim=1)
-        return torch.cat([ibn._instance_norm(raw_in, plan), bn_out], dim=1)
+        if ibn.mode == "mix" or ibn.bn is None:
+            scale, shift = ibn.eval_affine(raw, plan)  # [N, C] each
+            return torch.addcmul(shift[:, :, None, None], raw, scale[:, :, None, None])
+        if k > 0:  # BN channels are already folded; normalise the IN channels in place
+            mean, var = ibn._resolve(raw[:, :k], plan)  # [N, k] each
+            scale, shift = ibn.affine(mean, var)  # [N, C] each
+            raw_in = raw[:, :k]
+            raw_in.mul_(scale[:, :k, None, None]).add_(shift[:, :k, None, None])
+        return raw
 
 
 def _pairs(module: nn.Module) -> list[tuple[str, str]]:

@@ -88,6 +88,9 @@ def _check_sparsity(s: object) -> int:
 class IBN(nn.Module):
     """Parallel instance + batch normalization (IBN-a ``split`` or gated ``mix``) with sparse IN.
 
+    Per channel, ``x̂ = (x − μ) / sqrt(σ² + ε)``, ``y = γ·x̂ + β`` with biased ``σ²``; in the
+    ``C × N × (H·W)`` view IN takes ``μ``, ``σ²`` over each image's ``H·W`` row, BN over all ``N·H·W``.
+
     Args:
         channels: number of channels ``C`` of the input.
         ratio: fraction of channels given to IN in ``split`` mode, in ``[0, 1]``; ``k = round(ratio·C)``.
@@ -190,27 +193,37 @@ class IBN(nn.Module):
         return self._apply(x, plan)
 
     def _apply(self, x: Tensor, plan: _Plan | None) -> Tensor:
-        """Normalize ``x`` with exact IN (``plan`` None) or following an eval ``plan``."""
+        """Normalize ``x`` with exact IN (``plan`` None or exact) or following a sparse eval ``plan``.
+
+        The exact path uses the standard InstanceNorm/BatchNorm ops (it is what ONNX export traces);
+        a sparse plan applies one fused per-image affine map.
+        """
+        if plan is not None:
+            if not plan.exact:
+                scale, shift = self.eval_affine(x, plan)  # [N, C] each
+                return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
+            if self.in_channels > 0:  # cache the statistics of the last image for later frames
+                self._store(*self._stats(x[-1:, : self.in_channels]))
         if self.mode == "mix":
             gate = torch.sigmoid(self.gate_logit)[None, :, None, None]  # [1, C, 1, 1]
-            return gate * self._instance_norm(x, plan) + (1.0 - gate) * self.bn(x)
+            return gate * self._exact_in(x) + (1.0 - gate) * self.bn(x)
         if self.bn is None:
-            return self._instance_norm(x, plan)
+            return self._exact_in(x)
         if self.in_channels == 0:
             return self.bn(x)
         x_in, x_bn = torch.split(x, [self.in_channels, self.bn_channels], dim=1)
-        return torch.cat([self._instance_norm(x_in, plan), self.bn(x_bn)], dim=1)
+        return torch.cat([self._exact_in(x_in), self.bn(x_bn)], dim=1)
 
-    def _instance_norm(self, x_in: Tensor, plan: _Plan | None) -> Tensor:
-        """IN of ``x_in: Tensor[N, in_channels, H, W]``: exact (``plan`` None) or sparse."""
-        if plan is None:
-            return F.instance_norm(x_in, weight=self.in_weight, bias=self.in_bias, eps=self.eps)
-        if plan.exact:
-            self._store(*self._stats(x_in[-1:]))
-            return F.instance_norm(x_in, weight=self.in_weight, bias=self.in_bias, eps=self.eps)
-        mean, var = self._resolve(x_in, plan)  # [N, in_channels] each
-        inv = torch.rsqrt(var + self.eps) * self.in_weight  # [N, k]
-        return (x_in - mean[:, :, None, None]) * inv[:, :, None, None] + self.in_bias[None, :, None, None]
+    def _exact_in(self, x_in: Tensor) -> Tensor:
+        return F.instance_norm(x_in, weight=self.in_weight, bias=self.in_bias, eps=self.eps)
+
+    def eval_affine(self, x: Tensor, plan: _Plan) -> tuple[Tensor, Tensor]:
+        """Per-image eval-mode affine map ``(scale, shift)``, each ``[N, C]``, of ``x: Tensor[N, C, H, W]``.
+
+        Resolves the IN statistics of the IN channels under ``plan`` (updating the cache).
+        """
+        mean, var = self._resolve(x[:, : self.in_channels], plan)  # [N, k] each
+        return self.affine(mean, var)
 
     # ------------------------------------------------------------------------------------ sparse stats
     def _plan(self, n: int) -> _Plan:
@@ -257,6 +270,9 @@ class IBN(nn.Module):
         Computes them on the selected images only, then index-expands; updates the cache.
         """
         n = x_in.shape[0]
+        if self.in_channels == 0:
+            empty = x_in.new_zeros(n, 0)
+            return empty, empty
         if plan.exact:
             mean, var = self._stats(x_in)
         elif not plan.selected:

@@ -1,5 +1,7 @@
 """TrackerNet: output dict, config round trip, input validation."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -90,3 +92,19 @@ def tiny() -> TrackerNet:
 def test_bad_input(tiny: TrackerNet, shape: tuple, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         tiny(torch.zeros(shape))
+
+
+def test_exports_to_onnx(tmp_path) -> None:
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    model = build_model("resnet18-ibn", emb_dim=8, neck_channels=8, head_conv=8).eval()
+    x = torch.randn(1, 3, 64, 64)
+    path = tmp_path / "net.onnx"
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=False, output_names=["hm", "wh", "reg", "id"])
+        expected = model(x)
+    session = ort.InferenceSession(str(path))
+    outputs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    for name, value in zip(["hm", "wh", "reg", "id"], outputs, strict=True):
+        torch.testing.assert_close(torch.from_numpy(value), expected[name], atol=1e-4, rtol=1e-4)
