@@ -27,7 +27,9 @@ def test_shipped_synth_config_loads():
 
 
 def test_round_trip_is_equal_and_atomic(tmp_path):
-    cfg = load_config(CONFIGS / "synth_resnet18_ibn.yaml", ["data.class_map={1: 0, 3: 1}", "train.max_steps=7"])
+    cfg = load_config(
+        CONFIGS / "synth_resnet18_ibn.yaml", ["data.class_map={1: 0, 3: 1}", "train.max_steps=7"]
+    )
     path = save_config(cfg, tmp_path / "sub" / "config.yaml")
     assert load_config(path) == cfg
     assert sorted(p.name for p in path.parent.iterdir()) == ["config.yaml"]  # no temp files left

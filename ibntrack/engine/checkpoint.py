@@ -3,22 +3,19 @@
 A checkpoint written by `ibntrack.engine.train.fit` is a dict of tensors and plain values only, so
 ``torch.load(..., weights_only=True)`` reads it without running pickled code:
 
-========================  ==============================================================================
-key                       content
-========================  ==============================================================================
-``format_version``        int, currently 1
-``model``                 the network's ``state_dict``
-``model_config``          ``ModelConfig.to_dict()`` — enough to rebuild the network
-``class_names``           list of class names (index = model class)
-``num_ids``               identities the ReID classifier was trained on
-``train_scene``           list of keywords describing the training scenes
-``bn_stats``              ``{bn_module_name: {"mean": Tensor[C], "var": Tensor[C]}}`` BN running stats
-``loss``                  the loss module's ``state_dict`` (``s_det``, ``s_id``, identity classifier)
-``optimizer``, ``scheduler``, ``scaler``   their ``state_dict``\\ s
-``epoch``, ``batch``, ``step``             resume position (epoch in progress, batches done in it, steps)
-``rng``                   ``{"torch": ByteTensor, "numpy": {...}, "python": [...]}``
-``config``                the resolved training config as a plain dict
-========================  ==============================================================================
+- ``format_version``: int, currently 1
+- ``model``: the network's ``state_dict``; ``model_config``: ``ModelConfig.to_dict()`` (rebuilds it)
+- ``class_names``: list, index = model class; ``input_size``: ``[H, W]`` of training
+- ``num_ids``: identities of the ReID classifier; ``train_scene``: keywords of the training scenes
+- ``bn_stats``: ``{bn_module_name: {"mean": Tensor[C], "var": Tensor[C]}}``, BN running statistics
+- ``loss``: the loss module's ``state_dict`` (``s_det``, ``s_id``, identity classifier)
+- ``optimizer``, ``scheduler``, ``scaler``: their state dicts
+- ``epoch``, ``batch``, ``step``, ``steps_per_epoch``: resume position (epoch in progress, batches done in
+  it, optimizer steps); ``best_loss``; ``epoch_sums``, ``epoch_count``: the running epoch means
+- ``rng``: ``{"torch": ByteTensor, "numpy": {...}, "python": [...]}``
+- ``config``: the resolved training config as a plain dict
+
+``best.pt`` leaves out the optimizer, scheduler, scaler and RNG states (resume from ``last.pt``).
 """
 
 from __future__ import annotations
@@ -71,6 +68,7 @@ def save_checkpoint(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             torch.save(dict(payload), f)
             f.flush()
@@ -220,6 +218,12 @@ def _check_plain(obj: Any, where: str) -> None:
         f"checkpoint {where} is a {type(obj).__name__}; only tensors, str/int/float/bool/None and "
         "lists/tuples/dicts of them load with weights_only=True"
     )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -93,3 +93,86 @@ class StreamController:
     def stats(self) -> dict[str, int]:
         """``frames`` seen, IN ``refreshes`` done, and how many refreshes drift ``forced``."""
         return {**stream_stats(self.model), "forced": self.forced}
+
+
+# ------------------------------------------------------------------------------- automatic relevance
+def _first_stage_norms(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The first-stage norm (``bn1``) of every block of layer1–layer3 of an unfolded TrackerNet."""
+    backbone = getattr(model, "backbone", None)
+    if backbone is None:
+        raise ValueError("automatic relevance needs an unfolded ibntrack model (with .backbone)")
+    return [block.bn1 for name in ("layer1", "layer2", "layer3") for block in getattr(backbone, name)]
+
+
+def _bn_view(norm: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.nn.BatchNorm2d] | None:
+    """The channels of the first-stage input ``x`` that the norm's BatchNorm part sees, and that part."""
+    from ibntrack.nn import IBN
+
+    if isinstance(norm, IBN):
+        if norm.bn is None:  # all-IN layer: no training statistics to compare with
+            return None
+        return (x if norm.mode == "mix" else x[:, norm.in_channels:]), norm.bn
+    if isinstance(norm, torch.nn.BatchNorm2d):
+        return x, norm
+    return None
+
+
+def feature_shift(model: torch.nn.Module, images: torch.Tensor) -> float:
+    """Distance D between live first-stage feature statistics and the training BN statistics.
+
+    For each first-stage norm of layer1–layer3 and each channel c its BatchNorm part sees, the live
+    mean μ and variance σ² of the conv output over the images and pixels are compared with the BN running
+    statistics (μ_t, σ_t²) recorded in training by the symmetric Kullback–Leibler divergence of the two
+    Gaussians:
+
+        d_c = ¼ (σ²/σ_t² + σ_t²/σ² − 2) + ¼ (μ − μ_t)² (1/σ² + 1/σ_t²)
+
+    D is the mean of d_c over all channels of all those layers (0 when the statistics match).
+
+    Args:
+        model: an unfolded ibntrack network in eval mode (BN running statistics from training).
+        images: ``[N, 3, H, W]`` network inputs (normalised, letterboxed) from the live scene.
+    """
+    captured: list[float] = []
+    eps = 1e-5
+
+    def hook(module, inputs):
+        view = _bn_view(module, inputs[0])
+        if view is None:
+            return
+        x, bn = view
+        mu = x.mean(dim=(0, 2, 3))
+        var = x.var(dim=(0, 2, 3), unbiased=False) + eps
+        mu_t, var_t = bn.running_mean, bn.running_var + eps
+        d = 0.25 * (var / var_t + var_t / var - 2) + 0.25 * (mu - mu_t) ** 2 * (1 / var + 1 / var_t)
+        captured.extend(d.tolist())
+
+    handles = [norm.register_forward_pre_hook(hook) for norm in _first_stage_norms(model)]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(images)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    if not captured:
+        raise ValueError("the model has no first-stage BatchNorm statistics to compare with")
+    return float(np.mean(captured))
+
+
+DEFAULT_SHIFT_SCALE = 1.0
+"""τ of :func:`estimate_relevance`: a feature shift of τ maps to relevance e⁻¹ ≈ 0.37."""
+
+
+def estimate_relevance(model: torch.nn.Module, images: torch.Tensor, tau: float = DEFAULT_SHIFT_SCALE) -> float:
+    """Relevance of the live scene to the training scene when no scene words are given (beyond the patent).
+
+    ``r = exp(−D / τ)`` with D from :func:`feature_shift`: 1 when the live first-stage statistics equal
+    the training ones, falling towards 0 as they move apart. Feed it to
+    :func:`ibntrack.scene.sparsity_factor`.
+    """
+    if tau <= 0:
+        raise ValueError(f"tau must be > 0, got {tau}")
+    return float(np.exp(-feature_shift(model, images) / tau))

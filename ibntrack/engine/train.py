@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _PART_KEYS = ("total", "det", "hm", "box", "off", "id")  # fixed order for all-reduce and logs
+_RESUME_ONLY = ("optimizer", "scheduler", "scaler", "rng", "epoch_sums", "epoch_count")
 _STEM = ("conv1", "bn1")
 _STAGES = ("layer1", "layer2", "layer3", "layer4")
 
@@ -212,7 +213,10 @@ def _load_data(paths: Sequence[str], cfg: Config, what: str) -> list[Any]:
     for p in paths:
         if not Path(p).exists():
             raise ValueError(f"data.{what}: {p} does not exist")
-        found = load_sequences(p, **_loader_kwargs(cfg))
+        try:
+            found = load_sequences(p, **_loader_kwargs(cfg))
+        except FileNotFoundError as exc:
+            raise ValueError(f"data.{what}: {exc}") from exc
         if not found:
             raise ValueError(
                 f"data.{what}: no MOTChallenge sequences under {p} (expected <seq>/img1/ and <seq>/gt/gt.txt)"
@@ -223,7 +227,7 @@ def _load_data(paths: Sequence[str], cfg: Config, what: str) -> list[Any]:
 
 def _loader_kwargs(cfg: Config) -> dict[str, Any]:
     d = cfg.data
-    kwargs: dict[str, Any] = {"min_visibility": d.min_visibility, "frame_step": d.frame_step}
+    kwargs: dict[str, Any] = {"min_visibility": d.min_visibility, "class_names": tuple(d.class_names)}
     if d.class_map is not None:
         kwargs["class_map"] = dict(d.class_map)
     return kwargs
@@ -240,6 +244,7 @@ def _make_dataset(sequences: list[Any], cfg: Config, augment: bool) -> Any:
         augment=augment,
         max_objs=d.max_objs,
         seed=cfg.train.seed,
+        frame_step=d.frame_step,
     )
 
 
@@ -248,7 +253,10 @@ def _scene_words(*groups: Iterable[str]) -> list[str]:
     from ibntrack.scene import parse_scene
 
     words = [w for g in groups for w in g if str(w).strip()]
-    return parse_scene(words).to_list() if words else []
+    try:
+        return parse_scene(words).to_list() if words else []
+    except ValueError:  # nothing left after normalisation
+        return []
 
 
 def _lr_factor(
@@ -365,12 +373,15 @@ class _Trainer:
         model = build_model_from_config(cfg.model)
         emb_dim = int(model.config.emb_dim)
         loss = MotLoss(cfg.loss, emb_dim=emb_dim, num_ids=self.num_ids)
+        if not cfg.loss.uncertainty:  # fixed task weights: s_det/s_id get no gradient (DDP needs to know)
+            for p in (loss.s_det, loss.s_id):
+                p.requires_grad_(False)
         if tc.finetune:
             self._load_finetune(model, loss, tc.finetune)
         self.module = TrainModule(model, loss).to(env.device)
-        self.frozen = self._freeze(tc.freeze_stages)
-        if env.device.type == "cuda" and env.world_size > 1:
+        if env.device.type == "cuda" and env.world_size > 1:  # DDP on CPU refuses SyncBatchNorm
             self.module = nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
+        self.frozen = self._freeze(tc.freeze_stages)  # after the conversion, which replaces BN modules
 
         # 3. optimizer, schedule, scaler
         params = [p for p in self.module.parameters() if p.requires_grad]
@@ -413,10 +424,15 @@ class _Trainer:
             save_config(cfg, self.out_dir / "config.yaml")
             if tc.resume:
                 self._trim_log(self.step)
+            else:  # a fresh run starts a fresh log and never returns an earlier run's best.pt
+                if (self.out_dir / "last.pt").exists():
+                    log.warning("%s holds an earlier run; its checkpoints will be replaced", self.out_dir)
+                self.log_path.unlink(missing_ok=True)
+                (self.out_dir / "best.pt").unlink(missing_ok=True)
             log.info(
                 "training %s on %d sequences (%d frames, %d identities), %d steps/epoch x %d epochs, "
                 "batch %d on %d process(es), device %s",
-                model.config.arch if hasattr(model.config, "arch") else type(model).__name__,
+                cfg.model.arch,
                 len(sequences),
                 len(self.dataset),
                 self.num_ids,
@@ -479,7 +495,10 @@ class _Trainer:
             k for k in ("model", "loss", "optimizer", "scheduler", "epoch", "step", "batch") if k not in ckpt
         ]
         if missing:
-            raise CheckpointError(f"checkpoint {path} cannot be resumed: it has no {', '.join(missing)}")
+            raise CheckpointError(
+                f"checkpoint {path} cannot be resumed: it has no {', '.join(missing)} "
+                "(resume from last.pt; best.pt is for inference and train.finetune)"
+            )
         mine = self.module.model.config.to_dict()
         if ckpt.get("model_config") != mine:
             raise ValueError(
@@ -671,8 +690,11 @@ class _Trainer:
                 self.best = metric
         if self.env.is_main:
             self._save_last()
-            if improved:
-                save_checkpoint(self.out_dir / "best.pt", self._payload())
+            if improved:  # for inference and fine-tuning: no optimizer state (resume from last.pt)
+                payload = self._payload()
+                for key in _RESUME_ONLY:
+                    payload.pop(key)
+                save_checkpoint(self.out_dir / "best.pt", payload)
             self._log(
                 {
                     "event": "epoch",

@@ -190,9 +190,9 @@ class IBN(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"x must be [N, {self.channels}, H, W], got {tuple(x.shape)}")
         plan = None if self.training else self._plan(x.shape[0])
-        return self._apply(x, plan)
+        return self._normalize(x, plan)
 
-    def _apply(self, x: Tensor, plan: _Plan | None) -> Tensor:
+    def _normalize(self, x: Tensor, plan: _Plan | None) -> Tensor:
         """Normalize ``x`` with exact IN (``plan`` None or exact) or following a sparse eval ``plan``.
 
         The exact path uses the standard InstanceNorm/BatchNorm ops (it is what ONNX export traces);

@@ -2,15 +2,23 @@
 
 Every function walks ``model.modules()`` and acts on each :class:`~ibntrack.nn.norm.IBN` layer (also
 inside a folded model). Only eval mode is affected: training always uses exact IN.
+
+Runners that are not torch modules (e.g. :class:`ibntrack.export.OnnxModel`) take part by duck typing:
+an object with a ``sparse_control`` attribute is driven through it — ``set_sparsity(s)``,
+``reset_stream()``, ``force_refresh()``, ``stream_stats() -> dict``, ``get_stream_state()``,
+``set_stream_state(state)`` (see :class:`SparseControl`).
 """
 
 from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
 
 from torch import nn
 
 from ibntrack.nn.norm import IBN, StreamState, _check_sparsity
 
 __all__ = [
+    "SparseControl",
     "force_refresh",
     "get_stream_state",
     "ibn_layers",
@@ -19,6 +27,33 @@ __all__ = [
     "set_stream_state",
     "stream_stats",
 ]
+
+
+@runtime_checkable
+class SparseControl(Protocol):
+    """Sparse-IN control of a runner that is not an ``nn.Module`` (reached as ``model.sparse_control``)."""
+
+    def set_sparsity(self, s: int) -> None: ...
+
+    def reset_stream(self) -> None: ...
+
+    def force_refresh(self) -> None: ...
+
+    def stream_stats(self) -> dict[str, int]: ...
+
+    def get_stream_state(self) -> tuple[StreamState, ...]: ...
+
+    def set_stream_state(self, state: tuple[StreamState, ...]) -> None: ...
+
+
+def _control(model: Any) -> SparseControl | None:
+    """``model.sparse_control`` of a non-module runner, else None (torch modules: walk the IBN layers)."""
+    if isinstance(model, nn.Module):
+        return None
+    control = getattr(model, "sparse_control", None)
+    if control is None:
+        raise ValueError(f"model must be an nn.Module or have a sparse_control, got {type(model).__name__}")
+    return control
 
 
 def ibn_layers(model: nn.Module) -> list[IBN]:
@@ -33,18 +68,30 @@ def set_sparsity(model: nn.Module, s: int) -> None:
         ValueError: ``s`` is not an int ≥ 1.
     """
     s = _check_sparsity(s)
+    control = _control(model)
+    if control is not None:
+        control.set_sparsity(s)
+        return
     for layer in ibn_layers(model):
         layer.sparsity = s
 
 
 def reset_stream(model: nn.Module) -> None:
     """Start a new stream: clear the cached IN statistics and the frame counters."""
+    control = _control(model)
+    if control is not None:
+        control.reset_stream()
+        return
     for layer in ibn_layers(model):
         layer.reset_stream()
 
 
 def force_refresh(model: nn.Module) -> None:
     """The next eval frame recomputes IN statistics and the refresh schedule restarts from it."""
+    control = _control(model)
+    if control is not None:
+        control.force_refresh()
+        return
     for layer in ibn_layers(model):
         layer.force_refresh()
 
@@ -56,6 +103,9 @@ def stream_stats(model: nn.Module) -> dict[str, int]:
         ``{"frames": frames seen in eval mode, "refreshes": frames whose IN statistics were computed}``
         since the last reset (zeros for a model without IBN layers).
     """
+    control = _control(model)
+    if control is not None:
+        return dict(control.stream_stats())
     layers = ibn_layers(model)
     if not layers:
         return {"frames": 0, "refreshes": 0}
@@ -68,6 +118,9 @@ def get_stream_state(model: nn.Module) -> tuple[StreamState, ...]:
 
     A snapshot of a model can be restored into its folded copy and vice versa (same layer order).
     """
+    control = _control(model)
+    if control is not None:
+        return tuple(control.get_stream_state())
     return tuple(layer.stream_state for layer in ibn_layers(model))
 
 
@@ -77,6 +130,10 @@ def set_stream_state(model: nn.Module, state: tuple[StreamState, ...]) -> None:
     Raises:
         ValueError: ``state`` does not match the model's IBN layers.
     """
+    control = _control(model)
+    if control is not None:
+        control.set_stream_state(tuple(state))
+        return
     layers = ibn_layers(model)
     state = tuple(state)
     if len(state) != len(layers):

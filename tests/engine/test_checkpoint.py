@@ -109,7 +109,9 @@ def test_load_model_rebuilds_the_network(tmp_path):
 def test_load_model_mismatch_names_the_archs(tmp_path):
     model = build_model_from_config(TINY)
     payload = _payload(model)
-    payload["model_config"] = ModelConfig(arch="resnet34-ibn", emb_dim=8, neck_channels=16, head_conv=16).to_dict()
+    payload["model_config"] = ModelConfig(
+        arch="resnet34-ibn", emb_dim=8, neck_channels=16, head_conv=16
+    ).to_dict()
     path = save_checkpoint(tmp_path / "wrong.pt", payload)
     with pytest.raises(CheckpointError, match=r"wrong.pt is for arch resnet34-ibn.*missing keys"):
         load_model(path)
