@@ -8,7 +8,7 @@ user styles come from YAML files (:func:`load_style`)::
     name: dusk
     base: summer                 # built-in domain the unspecified keys come from (default summer)
     keywords: [dusk, street, evening]
-    palette: {sky_top: [60, 60, 110], road: [70, 70, 75]}   # RGB 0-255, keys of DEFAULT_PALETTE
+    palette: {sky_top: [60, 60, 110], road: [70, 70, 75]}   # RGB 0-255, fields of Palette
     brightness: 0.6              # camera gain
     contrast: 0.9                # around mid-grey
     saturation: 0.8
@@ -30,33 +30,55 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_PALETTE", "DOMAINS", "Particles", "Style", "StyleError", "load_style"]
+__all__ = [
+    "DEFAULT_PALETTE",
+    "DOMAINS",
+    "PALETTE_KEYS",
+    "Palette",
+    "Particles",
+    "Style",
+    "StyleError",
+    "load_style",
+]
 
 RGB = tuple[int, int, int]
 
-#: Scene colours (RGB) of the summer domain; a style's palette overrides some of them.
-DEFAULT_PALETTE: Mapping[str, RGB] = MappingProxyType(
-    {
-        "sky_top": (92, 146, 214),
-        "sky_horizon": (186, 212, 236),
-        "road": (92, 92, 96),
-        "pavement": (170, 164, 152),
-        "grass": (86, 140, 60),
-        "marking": (236, 236, 228),
-        "facade": (176, 146, 118),
-        "window": (70, 90, 110),
-        "roof": (120, 80, 64),
-        "light": (255, 226, 160),
-        "snow": (236, 240, 246),
-    }
-)
+
+@dataclass(frozen=True)
+class Palette:
+    """Scene colours, RGB 0-255 (defaults: the summer domain). Index like a mapping: ``palette["road"]``."""
+
+    sky_top: RGB = (92, 146, 214)
+    sky_horizon: RGB = (186, 212, 236)
+    road: RGB = (92, 92, 96)
+    pavement: RGB = (170, 164, 152)
+    grass: RGB = (86, 140, 60)
+    marking: RGB = (236, 236, 228)
+    facade: RGB = (176, 146, 118)
+    window: RGB = (70, 90, 110)
+    roof: RGB = (120, 80, 64)
+    light: RGB = (255, 226, 160)
+    snow: RGB = (236, 240, 246)
+
+    def __getitem__(self, key: str) -> RGB:
+        if key not in PALETTE_KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def items(self) -> list[tuple[str, RGB]]:
+        return [(k, getattr(self, k)) for k in PALETTE_KEYS]
+
+
+PALETTE_KEYS = tuple(f.name for f in dataclasses.fields(Palette))
+#: Scene colours of the summer domain; a style's palette overrides some of them.
+DEFAULT_PALETTE = Palette()
 
 _PARTICLE_KINDS = ("none", "snow", "rain")
 
@@ -90,7 +112,7 @@ class Style:
 
     name: str
     keywords: tuple[str, ...] = ()
-    palette: Mapping[str, RGB] = field(default_factory=lambda: dict(DEFAULT_PALETTE))
+    palette: Palette = Palette()
     brightness: float = 1.0
     contrast: float = 1.0
     saturation: float = 1.0
@@ -127,9 +149,7 @@ class Style:
 
 
 def _style(**kw: Any) -> Style:
-    palette = dict(DEFAULT_PALETTE)
-    palette.update(kw.pop("palette", {}))
-    return Style(palette=MappingProxyType(palette), **kw)
+    return Style(palette=Palette(**kw.pop("palette", {})), **kw)
 
 
 #: Built-in domains; the same scene semantics, different appearance.
@@ -192,7 +212,7 @@ DOMAINS: Mapping[str, Style] = MappingProxyType(
             saturation=0.6,
             noise=2.5,
             blur=0.6,
-            haze=0.045,
+            haze=0.032,
             haze_color=(206, 208, 210),
             shadows=0.05,
         ),
@@ -286,14 +306,14 @@ def style_from_dict(data: Mapping[str, Any], source: str = "<style>") -> Style:
         pal = data["palette"]
         if not isinstance(pal, dict):
             raise StyleError(f"{source}: key 'palette' must be a mapping of colour names to RGB, got {pal!r}")
-        merged = dict(base.palette)
+        merged = {}
         for key, value in pal.items():
-            if key not in DEFAULT_PALETTE:
+            if key not in PALETTE_KEYS:
                 raise StyleError(
-                    f"{source}: key 'palette.{key}': unknown colour; known: {sorted(DEFAULT_PALETTE)}"
+                    f"{source}: key 'palette.{key}': unknown colour; known: {list(PALETTE_KEYS)}"
                 )
             merged[key] = _rgb(value, f"{source}: key 'palette.{key}'")
-        changes["palette"] = MappingProxyType(merged)
+        changes["palette"] = dataclasses.replace(base.palette, **merged)
     for key, (lo, hi) in _SCALARS.items():
         if key in data:
             changes[key] = _number(data[key], lo, hi, f"{source}: key {key!r}")
@@ -317,13 +337,17 @@ def _particles(value: Any, base: Particles, source: str) -> Particles:
     }
     if isinstance(value, str):
         if value not in _PARTICLE_KINDS:
-            raise StyleError(f"{source}: key 'particles': unknown kind {value!r}; choose from {_PARTICLE_KINDS}")
+            raise StyleError(
+                f"{source}: key 'particles': unknown kind {value!r}; choose from {_PARTICLE_KINDS}"
+            )
         return defaults[value]
     if not isinstance(value, dict):
         raise StyleError(f"{source}: key 'particles' must be a kind or a mapping, got {value!r}")
     kind = value.get("kind", base.kind)
     if kind not in _PARTICLE_KINDS:
-        raise StyleError(f"{source}: key 'particles.kind': unknown kind {kind!r}; choose from {_PARTICLE_KINDS}")
+        raise StyleError(
+            f"{source}: key 'particles.kind': unknown kind {kind!r}; choose from {_PARTICLE_KINDS}"
+        )
     out = defaults[kind]
     limits = {"density": (0.0, 50.0), "size": (0.1, 20.0), "speed": (0.0, 200.0), "intensity": (0.0, 255.0)}
     for key, item in value.items():
@@ -331,7 +355,9 @@ def _particles(value: Any, base: Particles, source: str) -> Particles:
             continue
         if key not in limits:
             raise StyleError(f"{source}: key 'particles.{key}': unknown; known: ['kind', *{sorted(limits)}]")
-        out = dataclasses.replace(out, **{key: _number(item, *limits[key], f"{source}: key 'particles.{key}'")})
+        out = dataclasses.replace(
+            out, **{key: _number(item, *limits[key], f"{source}: key 'particles.{key}'")}
+        )
     return out
 
 

@@ -6,9 +6,8 @@ from a level pinhole camera at height ``cam_height``; the horizon is image row `
 ``(X, 0, Z)`` projects to ``u = cx + f X / Z``, ``v = horizon + f cam_height / Z``, so objects lower in the
 frame are nearer and larger.
 
-Agents: pedestrians (class 0) steer towards goals with smooth turns, speed changes and stops, entering and
-leaving through the image borders and the far end; vehicles (class 1) follow lanes with car-following,
-lane changes and speed changes. Visibility of a box is the fraction of its area that is inside the image
+Agents are pedestrians (class 0) and vehicles (class 1); their motion is simulated in
+:mod:`ibntrack.data.synth_motion`. Visibility of a box is the fraction of its area that is inside the image
 and not covered by the boxes of nearer agents (box-level occlusion, as in MOT17).
 """
 
@@ -19,19 +18,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Agent", "Camera", "FrameState", "Layout", "World", "box_visibility", "simulate_world"]
+__all__ = [
+    "Agent",
+    "Camera",
+    "FrameState",
+    "Layout",
+    "World",
+    "box_visibility",
+    "make_camera",
+    "make_layout",
+    "vehicle_boxes",
+    "vehicle_corners",
+]
 
 PEDESTRIAN, VEHICLE = 0, 1
 MOT_CLASS = {PEDESTRIAN: 1, VEHICLE: 3}  # MOTChallenge class ids: 1 pedestrian, 3 car
 
 _MIN_PED_HEIGHT_FRAC = 0.07  # far limit: pedestrians are at least this fraction of the image height
 _MIN_GT_SIDE = 2.0  # pixels; clipped boxes smaller than this are not written
-_STRIDE = 1.4  # metres per walking cycle
-_VEHICLE_KINDS = (  # name, probability, (length, width, height) ranges, cabin start (of height)
-    ("car", 0.7, (4.1, 4.9), (1.72, 1.9), (1.38, 1.6)),
-    ("van", 0.22, (4.6, 5.4), (1.85, 2.05), (1.8, 2.2)),
-    ("bus", 0.08, (9.5, 12.0), (2.45, 2.55), (2.9, 3.2)),
-)
 
 
 @dataclass(frozen=True)
@@ -163,28 +167,23 @@ class World:
     def gt_rows(self) -> np.ndarray:
         """Ground truth [N, 9] float64 ``frame, id, x, y, w, h, 1, mot_class, visibility`` (boxes clipped
         to the image, MOT xywh; rows with a clipped side under 2 px are left out)."""
-        rows = []
-        w, h = self.camera.width, self.camera.height
-        for t, st in enumerate(self.states, start=1):
-            if st.ids.size == 0:
-                continue
-            b = st.boxes.copy()
-            np.clip(b[:, 0::2], 0, w, out=b[:, 0::2])
-            np.clip(b[:, 1::2], 0, h, out=b[:, 1::2])
-            bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-            keep = (bw >= _MIN_GT_SIDE) & (bh >= _MIN_GT_SIDE)
-            cls = np.array([MOT_CLASS[self.agents[int(i)].cls] for i in st.ids], np.float64)
-            block = np.column_stack(
-                [np.full(st.ids.size, t), st.ids, b[:, 0], b[:, 1], bw, bh, np.ones(st.ids.size), cls,
-                 st.visibility]
-            )
-            rows.append(block[keep])
-        if not rows:
+        if not any(st.ids.size for st in self.states):
             return np.zeros((0, 9))
-        out = np.concatenate(rows)
-        out[:, 2:6] = np.round(out[:, 2:6], 2)
-        out[:, 8] = np.round(out[:, 8], 4)
-        return out
+        mot_class = np.zeros(max(self.agents) + 1)  # identity -> MOT class id
+        for ident, agent in self.agents.items():
+            mot_class[ident] = MOT_CLASS[agent.cls]
+        frames = np.concatenate([np.full(st.ids.size, t) for t, st in enumerate(self.states, start=1)])
+        ids = np.concatenate([st.ids for st in self.states])
+        boxes = np.concatenate([st.boxes for st in self.states])  # [N, 4] xyxy, not clipped
+        vis = np.concatenate([st.visibility for st in self.states])
+        w, h = self.camera.width, self.camera.height
+        np.clip(boxes[:, 0::2], 0, w, out=boxes[:, 0::2])
+        np.clip(boxes[:, 1::2], 0, h, out=boxes[:, 1::2])
+        boxes = np.round(boxes, 2)  # corners at 0.01 px, so x + w stays inside the image
+        bw, bh = np.round(boxes[:, 2] - boxes[:, 0], 2), np.round(boxes[:, 3] - boxes[:, 1], 2)
+        ones, vis = np.ones_like(bw), np.round(vis, 4)
+        out = np.column_stack([frames, ids, boxes[:, 0], boxes[:, 1], bw, bh, ones, mot_class[ids], vis])
+        return out[(bw >= _MIN_GT_SIDE) & (bh >= _MIN_GT_SIDE)]
 
 
 # ---------------------------------------------------------------------------------------------- occlusion
@@ -192,8 +191,8 @@ class World:
 
 def _union_area(rects: np.ndarray) -> float:
     """Area of the union of rectangles float [k, 4] xyxy (exact, by coordinate compression)."""
-    xs = np.unique(rects[:, 0::2])
-    ys = np.unique(rects[:, 1::2])
+    xs = np.sort(rects[:, 0::2], axis=None)  # duplicates only add empty cells
+    ys = np.sort(rects[:, 1::2], axis=None)
     cx = (xs[:-1] + xs[1:]) / 2.0  # cell centres
     cy = (ys[:-1] + ys[1:]) / 2.0
     inside_x = (rects[:, None, 0] <= cx[None]) & (cx[None] <= rects[:, None, 2])  # [k, nx]
@@ -214,37 +213,48 @@ def box_visibility(boxes: np.ndarray, depth: np.ndarray, width: int, height: int
         float64 [n] in [0, 1]: ``(area(clip(box)) - area(clip(box) ∩ union(nearer boxes))) / area(box)``.
     """
     n = boxes.shape[0]
-    vis = np.zeros(n)
     if n == 0:
-        return vis
+        return np.zeros(0)
     clipped = boxes.astype(np.float64).copy()
     np.clip(clipped[:, 0::2], 0, width, out=clipped[:, 0::2])
     np.clip(clipped[:, 1::2], 0, height, out=clipped[:, 1::2])
     full = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+    area = np.maximum(clipped[:, 2] - clipped[:, 0], 0) * np.maximum(clipped[:, 3] - clipped[:, 1], 0)
     rank = np.empty(n, np.int64)
     rank[np.lexsort((-np.arange(n), depth))] = np.arange(n)  # 0 = nearest
-    for i in range(n):
-        b = clipped[i]
-        area = max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0)
-        if area <= 0 or full[i] <= 0:
-            continue
-        occ = clipped[rank < rank[i]]
-        if occ.size:
-            inter = np.column_stack(
-                [np.maximum(occ[:, 0], b[0]), np.maximum(occ[:, 1], b[1]),
-                 np.minimum(occ[:, 2], b[2]), np.minimum(occ[:, 3], b[3])]
-            )
-            inter = inter[(inter[:, 2] > inter[:, 0]) & (inter[:, 3] > inter[:, 1])]
-            if inter.size:
-                area -= _union_area(inter)
-        vis[i] = min(max(area / full[i], 0.0), 1.0)
-    return vis
+    # pairwise intersections [n (occluded), n (occluder), 4]
+    inter = np.stack(
+        [
+            np.maximum(clipped[:, None, 0], clipped[None, :, 0]),
+            np.maximum(clipped[:, None, 1], clipped[None, :, 1]),
+            np.minimum(clipped[:, None, 2], clipped[None, :, 2]),
+            np.minimum(clipped[:, None, 3], clipped[None, :, 3]),
+        ],
+        axis=-1,
+    )
+    overlap = (inter[..., 2] > inter[..., 0]) & (inter[..., 3] > inter[..., 1])
+    overlap &= rank[None, :] < rank[:, None]  # only nearer boxes occlude
+    visible = area.copy()
+    for i in np.flatnonzero(overlap.any(axis=1)):
+        rects = inter[i, overlap[i]]
+        if rects.shape[0] == 1:
+            r = rects[0]
+            visible[i] -= (r[2] - r[0]) * (r[3] - r[1])
+        elif rects.shape[0] == 2:
+            a, b = rects
+            both = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0) * max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
+            visible[i] -= (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - both
+        else:
+            visible[i] -= _union_area(rects)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vis = np.where(full > 0, visible / np.where(full > 0, full, 1.0), 0.0)
+    return np.clip(vis, 0.0, 1.0)
 
 
 # ------------------------------------------------------------------------------------------------- layout
 
 
-def _make_camera(width: int, height: int, rng: np.random.Generator) -> Camera:
+def make_camera(width: int, height: int, rng: np.random.Generator) -> Camera:
     return Camera(
         width=width,
         height=height,
@@ -254,7 +264,7 @@ def _make_camera(width: int, height: int, rng: np.random.Generator) -> Camera:
     )
 
 
-def _make_layout(cam: Camera, rng: np.random.Generator) -> Layout:
+def make_layout(cam: Camera, rng: np.random.Generator) -> Layout:
     z_bottom = float(cam.depth_of_row(cam.height))
     z_far = cam.focal * 1.7 / (_MIN_PED_HEIGHT_FRAC * cam.height)
     kind = "across" if rng.random() < 0.5 else "along"
@@ -313,330 +323,27 @@ def _make_layout(cam: Camera, rng: np.random.Generator) -> Layout:
     )
 
 
-# ----------------------------------------------------------------------------------------------- dynamics
-
-
-class _Sim:
-    """Mutable simulation state (arrays over the live agents); used only inside :func:`simulate_world`."""
-
-    def __init__(self, cam: Camera, layout: Layout, dt: float, rng: np.random.Generator) -> None:
-        self.cam, self.layout, self.dt, self.rng = cam, layout, dt, rng
-        self.agents: dict[int, Agent] = {}
-        self.next_id = 1
-        cols = ("x", "z", "heading", "speed", "pref", "goal_x", "goal_z", "stop", "lane_pos", "phase")
-        self.cols = cols
-        self.ids = np.zeros(0, np.int64)
-        self.cls = np.zeros(0, np.int64)
-        self.v = {c: np.zeros(0) for c in cols}
-        # depth at which a 1.7 m pedestrian's head leaves the bottom of the image
-        self.z_exit_bottom = cam.focal * (cam.cam_height - 1.7) / (cam.height - cam.horizon)
-
-    # -- spawning
-    def _append(self, cls: int, agent_size: tuple[float, float, float], kind: str, **vals: float) -> None:
-        ident = self.next_id
-        self.next_id += 1
-        self.agents[ident] = Agent(ident, cls, agent_size, kind)
-        self.ids = np.append(self.ids, ident)
-        self.cls = np.append(self.cls, cls)
-        for c in self.cols:
-            self.v[c] = np.append(self.v[c], vals.get(c, 0.0))
-
-    def _random_goal(self, exit_prob: float) -> tuple[float, float]:
-        rng, cam, lay = self.rng, self.cam, self.layout
-        z_lo = max(lay.z_near * 0.95, self.z_exit_bottom + 1.0)
-        if rng.random() < exit_prob:
-            side = rng.choice(4, p=[0.35, 0.35, 0.2, 0.1])
-            if side < 2:
-                z = rng.uniform(z_lo, lay.z_far)
-                return float((1 if side else -1) * (cam.half_view(z) + 4.0)), float(z)
-            if side == 2:
-                return float(rng.uniform(-1, 1) * cam.half_view(lay.z_far)), float(lay.z_far + 4.0)
-            return float(rng.uniform(-1, 1) * cam.half_view(z_lo)), float(self.z_exit_bottom - 3.0)
-        for _ in range(8):
-            z = rng.uniform(z_lo, lay.z_far)
-            x = rng.uniform(-1, 1) * cam.half_view(z)
-            if not lay.on_road(np.array(x), np.array(z)) or rng.random() < 0.15:
-                break
-        return float(x), float(z)
-
-    def spawn_pedestrian(self, inside: bool) -> None:
-        rng, cam, lay = self.rng, self.cam, self.layout
-        size = (float(rng.uniform(1.55, 1.92)), float(rng.uniform(0.36, 0.46)), 0.0)
-        z_lo = max(lay.z_near * 0.95, self.z_exit_bottom + 1.0)
-        if inside:
-            x, z = self._random_goal(exit_prob=0.0)
-        else:
-            side = rng.choice(4, p=[0.35, 0.35, 0.2, 0.1])
-            if side < 2:
-                z = rng.uniform(z_lo, lay.z_far)
-                x = (1 if side else -1) * (cam.half_view(z) + 2.0)
-            elif side == 2:
-                z = lay.z_far + 1.5
-                x = rng.uniform(-1, 1) * cam.half_view(z)
-            else:
-                z = self.z_exit_bottom - 0.5
-                x = rng.uniform(-0.8, 0.8) * cam.half_view(z)
-        gx, gz = self._random_goal(exit_prob=0.6)
-        pref = float(rng.uniform(0.9, 1.8))
-        self._append(
-            PEDESTRIAN, size, "person", x=x, z=z, heading=math.atan2(gz - z, gx - x), speed=pref, pref=pref,
-            goal_x=gx, goal_z=gz, phase=rng.random(),
-        )
-
-    def spawn_vehicle(self, inside: bool) -> bool:
-        rng, cam, lay = self.rng, self.cam, self.layout
-        probs = np.array([k[1] for k in _VEHICLE_KINDS])
-        kind, _, lr, wr, hr = _VEHICLE_KINDS[int(rng.choice(len(_VEHICLE_KINDS), p=probs / probs.sum()))]
-        size = (float(rng.uniform(*lr)), float(rng.uniform(*wr)), float(rng.uniform(*hr)))
-        lane = int(rng.integers(lay.lanes))
-        heading = lay.lane_direction(lane)
-        cross = float(lay.lanes_cross()[lane])
-        length = size[0]
-        if lay.kind == "across":
-            z = cross
-            edge = cam.half_view(z) + length / 2 + 1.0
-            along = rng.uniform(-edge + length, edge - length) if inside else (-edge if heading == 0.0 else edge)
-            x = along
-        else:
-            x = cross
-            z_min_v = max(cam.focal * (cam.cam_height - size[2]) / (cam.height - cam.horizon), 2.5) + length / 2
-            if inside:
-                z = rng.uniform(z_min_v, lay.z_far)
-            else:
-                z = z_min_v if heading > 0 else lay.z_far + length / 2
-        # keep a gap to vehicles already in the lane
-        vm = self.cls == VEHICLE
-        if np.any(vm):
-            along_other = self.v["x"][vm] if lay.kind == "across" else self.v["z"][vm]
-            cross_other = self.v["z"][vm] if lay.kind == "across" else self.v["x"][vm]
-            along_me = x if lay.kind == "across" else z
-            same = np.abs(cross_other - cross) < lay.lane_width / 2
-            if np.any(same & (np.abs(along_other - along_me) < length + 8.0)):
-                return False
-        pref = float(rng.uniform(5.0, 12.0) * (0.7 if kind == "bus" else 1.0))
-        self._append(
-            VEHICLE, size, kind, x=x, z=z, heading=heading, speed=pref, pref=pref, lane_pos=cross,
-            phase=0.0,
-        )
-        return True
-
-    # -- stepping
-    def step(self) -> None:
-        if self.ids.size == 0:
-            return
-        ped = self.cls == PEDESTRIAN
-        if np.any(ped):
-            self._step_pedestrians(np.flatnonzero(ped))
-        if np.any(~ped):
-            self._step_vehicles(np.flatnonzero(~ped))
-
-    def _step_pedestrians(self, idx: np.ndarray) -> None:
-        rng, dt, v = self.rng, self.dt, self.v
-        x, z = v["x"][idx], v["z"][idx]
-        gx, gz = v["goal_x"][idx], v["goal_z"][idx]
-        # goals: reached or changed at random -> new goal (turning)
-        reached = np.hypot(gx - x, gz - z) < 1.5
-        change = reached | (rng.random(idx.size) < 0.04 * dt)
-        for k in np.flatnonzero(change):
-            v["goal_x"][idx[k]], v["goal_z"][idx[k]] = self._random_goal(exit_prob=0.5)
-        gx, gz = v["goal_x"][idx], v["goal_z"][idx]
-        # steer towards the goal with a bounded turn rate plus wander
-        desired = np.arctan2(gz - z, gx - x)
-        h = v["heading"][idx]
-        err = (desired - h + np.pi) % (2 * np.pi) - np.pi
-        turn = np.clip(err, -1.2 * dt, 1.2 * dt) + rng.normal(0, 0.25 * math.sqrt(dt), idx.size)
-        # mild repulsion between pedestrians closer than 0.8 m
-        dx = x[:, None] - x[None, :]
-        dz = z[:, None] - z[None, :]
-        d2 = dx**2 + dz**2 + np.eye(idx.size) * 1e6
-        push = np.exp(-d2 / 0.3)
-        px, pz = (push * dx).sum(1), (push * dz).sum(1)
-        h = h + turn
-        # speed: Ornstein-Uhlenbeck towards the preferred speed; occasional stops
-        stop = v["stop"][idx] - dt
-        new_stop = (stop <= 0) & (rng.random(idx.size) < 0.03 * dt)
-        stop = np.where(new_stop, rng.uniform(1.0, 4.0, idx.size), stop)
-        pref = v["pref"][idx]
-        pref = np.where(rng.random(idx.size) < 0.05 * dt, np.clip(pref + rng.normal(0, 0.3, idx.size), 0.6, 2.0), pref)
-        target = np.where(stop > 0, 0.0, pref)
-        speed = v["speed"][idx]
-        speed = speed + (target - speed) * min(1.0, 2.0 * dt) + rng.normal(0, 0.1 * math.sqrt(dt), idx.size)
-        speed = np.maximum(speed, 0.0)
-        v["x"][idx] = x + (speed * np.cos(h) + 0.6 * px) * dt
-        v["z"][idx] = z + (speed * np.sin(h) + 0.6 * pz) * dt
-        v["heading"][idx] = (h + np.pi) % (2 * np.pi) - np.pi
-        v["speed"][idx], v["pref"][idx], v["stop"][idx] = speed, pref, stop
-        v["phase"][idx] = (v["phase"][idx] + speed * dt / _STRIDE) % 1.0
-
-    def _step_vehicles(self, idx: np.ndarray) -> None:
-        rng, dt, v, lay = self.rng, self.dt, self.v, self.layout
-        across = lay.kind == "across"
-        along = v["x"][idx] if across else v["z"][idx]
-        cross = v["z"][idx] if across else v["x"][idx]
-        base = np.array([lay.lane_direction(0) if np.cos(h) * (1 if across else 0) + np.sin(h) * (0 if across else 1) > 0
-                         else 0.0 for h in v["heading"][idx]])
-        del base
-        direction = np.sign(np.cos(v["heading"][idx])) if across else np.sign(np.sin(v["heading"][idx]))
-        lengths = np.array([self.agents[int(i)].size[0] for i in self.ids[idx]])
-        speed, pref = v["speed"][idx], v["pref"][idx]
-        # car following: the nearest vehicle ahead in the same lane limits the speed
-        target = pref.copy()
-        for a in range(idx.size):
-            same = (np.abs(cross - cross[a]) < lay.lane_width * 0.6) & (np.arange(idx.size) != a)
-            ahead = same & ((along - along[a]) * direction[a] > 0)
-            if np.any(ahead):
-                gaps = np.abs(along[ahead] - along[a]) - (lengths[ahead] + lengths[a]) / 2
-                j = np.argmin(gaps)
-                gap = gaps[j]
-                safe = 2.0 + 1.2 * speed[a]
-                if gap < safe:
-                    target[a] = min(target[a], max(0.0, speed[ahead][j] * gap / safe))
-                    if gap < 1.0:
-                        target[a] = 0.0
-        pref = np.where(rng.random(idx.size) < 0.08 * dt, pref * rng.uniform(0.7, 1.3, idx.size), pref)
-        pref = np.clip(pref, 3.0, 14.0)
-        rate = np.where(target < speed, 4.0, 1.5)  # brake harder than accelerate
-        speed = speed + np.clip(target - speed, -rate * dt, rate * dt)
-        speed = np.maximum(speed, 0.0)
-        # lane changes into a neighbouring lane of the same direction
-        lanes = lay.lanes_cross()
-        lane_pos = v["lane_pos"][idx]
-        for a in np.flatnonzero(rng.random(idx.size) < 0.05 * dt):
-            same_dir = [
-                c for k, c in enumerate(lanes)
-                if abs(c - lane_pos[a]) > 0.1 and abs(c - lane_pos[a]) < lay.lane_width * 1.5
-                and (math.cos(lay.lane_direction(k)) if across else math.sin(lay.lane_direction(k))) * direction[a] > 0
-            ]
-            if same_dir:
-                lane_pos[a] = same_dir[int(rng.integers(len(same_dir)))]
-        lateral = np.clip(lane_pos - cross, -1.0, 1.0) * np.minimum(speed, 1.2) * 0.8
-        moved = along + direction * speed * dt
-        cross = cross + lateral * dt
-        heading = np.where(
-            direction > 0,
-            np.arctan2(lateral, np.maximum(speed, 1e-3)) if across else np.arctan2(np.maximum(speed, 1e-3), lateral),
-            np.arctan2(lateral, -np.maximum(speed, 1e-3)) if across else np.arctan2(-np.maximum(speed, 1e-3), lateral),
-        )
-        if across:
-            v["x"][idx], v["z"][idx] = moved, cross
-        else:
-            v["z"][idx], v["x"][idx] = moved, cross
-        v["heading"][idx] = heading
-        v["speed"][idx], v["pref"][idx], v["lane_pos"][idx] = speed, pref, lane_pos
-
-    def remove_departed(self) -> None:
-        if self.ids.size == 0:
-            return
-        cam, lay, v = self.cam, self.layout, self.v
-        x, z = v["x"], v["z"]
-        gone = np.zeros(self.ids.size, bool)
-        for k, ident in enumerate(self.ids):
-            agent = self.agents[int(ident)]
-            margin = 2.5 if agent.cls == PEDESTRIAN else agent.size[0] / 2 + 1.5
-            far = lay.z_far + (2.5 if agent.cls == PEDESTRIAN else agent.size[0])
-            near = self.z_exit_bottom - 3.5 if agent.cls == PEDESTRIAN else 2.5 + agent.size[0] / 2
-            gone[k] = z[k] > far or z[k] < near or abs(x[k]) > cam.half_view(max(z[k], 0.1)) + margin + 0.5
-        if np.any(gone):
-            keep = ~gone
-            self.ids, self.cls = self.ids[keep], self.cls[keep]
-            for c in self.cols:
-                v[c] = v[c][keep]
-
-    # -- boxes
-    def boxes(self) -> np.ndarray:
-        cam, v = self.cam, self.v
-        out = np.zeros((self.ids.size, 4))
-        for k, ident in enumerate(self.ids):
-            agent = self.agents[int(ident)]
-            if agent.cls == PEDESTRIAN:
-                height, aspect, _ = agent.size
-                u, vb = cam.project(np.array(v["x"][k]), np.array(0.0), np.array(v["z"][k]))
-                h = cam.focal * height / v["z"][k]
-                w = aspect * h
-                out[k] = (u - w / 2, vb - h, u + w / 2, vb)
-            else:
-                out[k] = vehicle_box(cam, v["x"][k], v["z"][k], v["heading"][k], agent.size)
-        return out
-
-
 def vehicle_corners(
-    x: float, z: float, heading: float, size: tuple[float, float, float]
+    x: np.ndarray, z: np.ndarray, heading: np.ndarray, length: np.ndarray, width: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Ground-plane corners of a vehicle footprint: ``(xs [4], zs [4])`` (front-left, front-right,
-    rear-right, rear-left)."""
-    length, width, _ = size
-    c, s = math.cos(heading), math.sin(heading)
-    fwd = np.array([1, 1, -1, -1]) * length / 2
-    side = np.array([1, -1, -1, 1]) * width / 2
+    """Ground-plane corners of vehicle footprints: ``(xs [..., 4], zs [..., 4])`` in the order front-left,
+    front-right, rear-right, rear-left (inputs broadcast; ``heading`` is the direction of travel)."""
+    x, z, heading = (np.asarray(a, np.float64)[..., None] for a in (x, z, heading))
+    length, width = (np.asarray(a, np.float64)[..., None] for a in (length, width))
+    c, s = np.cos(heading), np.sin(heading)
+    fwd = np.array([1.0, 1.0, -1.0, -1.0]) * length / 2
+    side = np.array([1.0, -1.0, -1.0, 1.0]) * width / 2
     return x + fwd * c - side * s, z + fwd * s + side * c
 
 
-def vehicle_box(cam: Camera, x: float, z: float, heading: float, size: tuple[float, float, float]) -> np.ndarray:
-    """Image box (xyxy) enclosing the projected vehicle cuboid."""
-    gx, gz = vehicle_corners(x, z, heading, size)
-    xs, zs = np.tile(gx, 2), np.tile(gz, 2)
-    ys = np.repeat([0.0, size[2]], 4)
-    u, vv = cam.project(xs, ys, np.maximum(zs, 0.5))
-    return np.array([u.min(), vv.min(), u.max(), vv.max()])
-
-
-def simulate_world(
-    size: tuple[int, int],
-    frames: int,
-    objects: int,
-    frame_rate: float,
-    classes: tuple[int, ...],
-    rng: np.random.Generator,
-) -> World:
-    """Simulates a street scene.
-
-    Args:
-        size: image ``(width, height)``.
-        frames: number of frames.
-        objects: target number of agents present at once.
-        frame_rate: frames per second.
-        classes: agent classes to create (0 pedestrian, 1 vehicle).
-        rng: the geometry random generator (consumed).
-    """
-    width, height = size
-    cam = _make_camera(width, height, rng)
-    layout = _make_layout(cam, rng)
-    sim = _Sim(cam, layout, 1.0 / frame_rate, rng)
-    vehicle_share = (0.3 if PEDESTRIAN in classes else 1.0) if VEHICLE in classes else 0.0
-    n_veh = int(round(objects * vehicle_share))
-    n_ped = objects - n_veh
-    for _ in range(n_ped):
-        sim.spawn_pedestrian(inside=True)
-    for _ in range(n_veh * 2):
-        if int(np.count_nonzero(sim.cls == VEHICLE)) >= n_veh:
-            break
-        sim.spawn_vehicle(inside=True)
-    states = []
-    for _ in range(frames):
-        boxes = sim.boxes()
-        depth = sim.v["z"]
-        vis = box_visibility(boxes, depth, width, height)
-        order = np.lexsort((np.arange(sim.ids.size), -depth))
-        states.append(
-            FrameState(
-                ids=sim.ids.copy(),
-                x=sim.v["x"].copy(),
-                z=sim.v["z"].copy(),
-                heading=sim.v["heading"].copy(),
-                speed=sim.v["speed"].copy(),
-                phase=sim.v["phase"].copy(),
-                boxes=boxes,
-                visibility=vis,
-                order=order,
-            )
-        )
-        sim.step()
-        sim.remove_departed()
-        spawn_rate = 2.0 * sim.dt
-        deficit_p = n_ped - int(np.count_nonzero(sim.cls == PEDESTRIAN))
-        if deficit_p > 0 and rng.random() < min(1.0, deficit_p * spawn_rate):
-            sim.spawn_pedestrian(inside=False)
-        deficit_v = n_veh - int(np.count_nonzero(sim.cls == VEHICLE))
-        if deficit_v > 0 and rng.random() < min(1.0, deficit_v * spawn_rate * 0.5):
-            sim.spawn_vehicle(inside=False)
-    return World(camera=cam, layout=layout, frame_rate=frame_rate, agents=dict(sim.agents), states=tuple(states))
+def vehicle_boxes(
+    cam: Camera, x: np.ndarray, z: np.ndarray, heading: np.ndarray, sizes: np.ndarray
+) -> np.ndarray:
+    """Image boxes float64 [n, 4] xyxy enclosing the projected vehicle cuboids (``sizes`` [n, 3] metres:
+    length, width, height)."""
+    gx, gz = vehicle_corners(x, z, heading, sizes[:, 0], sizes[:, 1])  # [n, 4]
+    gz = np.maximum(gz, 0.5)
+    u = cam.cx + cam.focal * gx / gz
+    v_ground = cam.horizon + cam.focal * cam.cam_height / gz
+    v_top = cam.horizon + cam.focal * (cam.cam_height - sizes[:, 2:3]) / gz
+    return np.stack([u.min(1), v_top.min(1), u.max(1), v_ground.max(1)], axis=1)
