@@ -50,15 +50,24 @@ def _unit_float(text: str) -> float:
 # ----------------------------------------------------------------------------------------------- synth
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "synth", help="generate a synthetic MOTChallenge sequence in a visual domain",
+        "synth",
+        help="generate a synthetic MOTChallenge sequence in a visual domain",
         description="Write one procedurally generated sequence (img1/, gt/gt.txt, seqinfo.ini with the "
-                    "domain's scene keywords). The same --seed in two domains gives the same boxes.")
-    p.add_argument("--domain", default="summer",
-                   help="summer | winter | night | fog | rain (default summer); ignored with --style")
+        "domain's scene keywords). The same --seed in two domains gives the same boxes.",
+    )
+    p.add_argument(
+        "--domain",
+        default="summer",
+        help="summer | winter | night | fog | rain (default summer); ignored with --style",
+    )
     p.add_argument("--style", type=Path, help="a YAML file describing a user-defined style")
     p.add_argument("--frames", type=_positive_int, default=300, help="number of frames (default 300)")
-    p.add_argument("--objects", type=_positive_int, default=20,
-                   help="objects in the scene at a time, on average (default 20)")
+    p.add_argument(
+        "--objects",
+        type=_positive_int,
+        default=20,
+        help="objects in the scene at a time, on average (default 20)",
+    )
     p.add_argument("--size", type=_size, default=(640, 360), help="frame size WxH (default 640x360)")
     p.add_argument("--seed", type=int, default=0, help="geometry and appearance seed (default 0)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate written to seqinfo.ini (default 30)")
@@ -70,9 +79,17 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 def _run_synth(args: argparse.Namespace) -> int:
     from ibntrack.data.synth import generate_sequence
 
-    path = generate_sequence(args.out, domain=args.domain, frames=args.frames, objects=args.objects,
-                             size=args.size, seed=args.seed, style=args.style, name=args.name,
-                             frame_rate=args.fps)
+    path = generate_sequence(
+        args.out,
+        domain=args.domain,
+        frames=args.frames,
+        objects=args.objects,
+        size=args.size,
+        seed=args.seed,
+        style=args.style,
+        name=args.name,
+        frame_rate=args.fps,
+    )
     print(f"wrote {path}")
     return 0
 
@@ -80,18 +97,25 @@ def _run_synth(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------------- train
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train a model on MOTChallenge-format data (one CPU, one GPU, or torchrun DDP)",
+        "train",
+        help="train a model on MOTChallenge-format data (one CPU, one GPU, or torchrun DDP)",
         description="Train from a YAML config; any field can be overridden as section.field=value, e.g. "
-                    "`ibntrack train --config configs/synth_resnet18_ibn.yaml train.epochs=5 model.arch=resnet18`. "
-                    "Under `torchrun --nproc_per_node N` the same command trains with DistributedDataParallel.")
+        "`ibntrack train --config configs/synth_resnet18_ibn.yaml train.epochs=5 model.arch=resnet18`. "
+        "Under `torchrun --nproc_per_node N` the same command trains with DistributedDataParallel.",
+    )
     p.add_argument("--config", type=Path, required=True, help="YAML config (see configs/)")
     p.add_argument("--data", nargs="+", help="training data roots or sequences (overrides data.train)")
     p.add_argument("--out", help="output folder for checkpoints and logs (overrides train.out_dir)")
-    p.add_argument("--train-scene", help="training scene keywords, e.g. 'summer, street' (overrides "
-                                         "the sequences' sceneKeywords)")
+    p.add_argument(
+        "--train-scene",
+        help="training scene keywords, e.g. 'summer, street' (overrides the sequences' sceneKeywords)",
+    )
     p.add_argument("--resume", help="resume an interrupted run from its last.pt")
-    p.add_argument("--finetune", help="start from these weights; a new identity count re-initialises "
-                                      "only the ReID classifier and the scene keywords are merged")
+    p.add_argument(
+        "--finetune",
+        help="start from these weights; a new identity count re-initialises "
+        "only the ReID classifier and the scene keywords are merged",
+    )
     p.add_argument("overrides", nargs="*", help="section.field=value overrides")
     p.set_defaults(func=_run_train)
 
@@ -120,18 +144,29 @@ def _run_train(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------------- track
 def _add_tracking_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scene", help="live scene keywords, e.g. 'winter, snow, street'; sets the sparsity "
-                                   "factor from their relevance to the training scene (default: the "
-                                   "sequence's sceneKeywords, else exact IN)")
-    p.add_argument("--sparsity", type=_positive_int,
-                   help="force the IN sparsity factor s (1 = recompute IN statistics every frame)")
+    p.add_argument(
+        "--scene",
+        help="live scene keywords, e.g. 'winter, snow, street'; sets the sparsity "
+        "factor from their relevance to the training scene (default: the "
+        "sequence's sceneKeywords, else exact IN)",
+    )
+    p.add_argument(
+        "--sparsity",
+        type=_positive_int,
+        help="force the IN sparsity factor s (1 = recompute IN statistics every frame)",
+    )
     p.add_argument("--conf", type=_unit_float, help="tracker's high-score threshold (default 0.5)")
     p.add_argument("--low-conf", type=_unit_float, help="lowest score kept for the second pass (default 0.1)")
-    p.add_argument("--track-buffer", type=_positive_int, help="frames a lost track is kept (at 30 fps; "
-                                                                "default 30)")
+    p.add_argument(
+        "--track-buffer", type=_positive_int, help="frames a lost track is kept (at 30 fps; default 30)"
+    )
     p.add_argument("--no-embeddings", action="store_true", help="associate by motion and IoU only")
-    p.add_argument("--drift-threshold", type=float, default=None,
-                   help="event-driven IN refresh threshold (default 0.1; 0 disables)")
+    p.add_argument(
+        "--drift-threshold",
+        type=float,
+        default=None,
+        help="event-driven IN refresh threshold (default 0.1; 0 disables)",
+    )
     p.add_argument("--no-fold", action="store_true", help="do not fold BN/IN into convolutions")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--max-frames", type=_positive_int, help="stop each source after this many frames")
@@ -160,12 +195,18 @@ def _tracker_kwargs(args: argparse.Namespace) -> dict:
 
 def _add_track(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "track", help="track a video, an image folder, a MOT sequence (or a root of them), a camera or a stream",
+        "track",
+        help="track a video, an image folder, a MOT sequence (or a root of them), a camera or a stream",
         description="Writes <out>/<seq>.txt in MOTChallenge format (frame,id,x,y,w,h,score,-1,-1,-1), and "
-                    "optionally an annotated H.264 video and JSON lines per frame.")
+        "optionally an annotated H.264 video and JSON lines per frame.",
+    )
     p.add_argument("source", help="video file, image folder, MOT sequence or root, camera index, or URL")
-    p.add_argument("--weights", required=True, type=Path, help="checkpoint from `ibntrack train` (.pt) or an "
-                                                                  "ONNX export with --backend onnxruntime")
+    p.add_argument(
+        "--weights",
+        required=True,
+        type=Path,
+        help="checkpoint from `ibntrack train` (.pt) or an ONNX export with --backend onnxruntime",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/track"), help="output folder (default runs/track)")
     p.add_argument("--save-video", action="store_true", help="write an annotated H.264 mp4 per source")
     p.add_argument("--save-json", action="store_true", help="write JSON lines (one per frame) per source")
@@ -174,20 +215,33 @@ def _add_track(sub: argparse._SubParsersAction) -> None:
 
 
 def _print_summaries(summaries) -> None:
-    print(f"{'sequence':<24}{'frames':>8}{'tracks':>8}{'fps':>8}{'s':>4}{'refresh':>9}"
-          f"{'model ms':>10}{'decode ms':>11}{'assoc ms':>10}")
+    print(
+        f"{'sequence':<24}{'frames':>8}{'tracks':>8}{'fps':>8}{'s':>4}{'refresh':>9}"
+        f"{'model ms':>10}{'decode ms':>11}{'assoc ms':>10}"
+    )
     for s in summaries:
         ms = s.mean_ms
-        print(f"{s.name:<24}{s.frames:>8}{s.tracks:>8}{s.fps:>8.1f}{s.sparsity:>4}{s.refresh_fraction:>9.2f}"
-              f"{ms['model']:>10.1f}{ms['decode']:>11.2f}{ms['association']:>10.2f}")
+        print(
+            f"{s.name:<24}{s.frames:>8}{s.tracks:>8}{s.fps:>8.1f}{s.sparsity:>4}{s.refresh_fraction:>9.2f}"
+            f"{ms['model']:>10.1f}{ms['decode']:>11.2f}{ms['association']:>10.2f}"
+        )
 
 
 def _run_track(args: argparse.Namespace) -> int:
     from ibntrack.engine.infer import track
 
-    summaries = track(args.source, args.weights, scene=args.scene, out_dir=args.out, save_video=args.save_video,
-                      save_json=args.save_json, device=args.device, sparsity=args.sparsity,
-                      max_frames=args.max_frames, **_tracker_kwargs(args))
+    summaries = track(
+        args.source,
+        args.weights,
+        scene=args.scene,
+        out_dir=args.out,
+        save_video=args.save_video,
+        save_json=args.save_json,
+        device=args.device,
+        sparsity=args.sparsity,
+        max_frames=args.max_frames,
+        **_tracker_kwargs(args),
+    )
     _print_summaries(summaries)
     print(f"results in {args.out}")
     return 0
@@ -196,14 +250,21 @@ def _run_track(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ eval
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "eval", help="score MOTChallenge result files against ground truth with TrackEval",
-        description="HOTA, DetA, AssA, MOTA, IDF1, IDSW per sequence and combined (TrackEval).")
-    p.add_argument("--gt", required=True, type=Path, help="a MOT sequence or a root of sequences with gt/gt.txt")
+        "eval",
+        help="score MOTChallenge result files against ground truth with TrackEval",
+        description="HOTA, DetA, AssA, MOTA, IDF1, IDSW per sequence and combined (TrackEval).",
+    )
+    p.add_argument(
+        "--gt", required=True, type=Path, help="a MOT sequence or a root of sequences with gt/gt.txt"
+    )
     p.add_argument("--results", required=True, type=Path, help="folder with <seq>.txt result files")
     p.add_argument("--json", type=Path, help="also write the metrics as JSON")
     p.add_argument("--csv", type=Path, help="also write the metrics as CSV")
-    p.add_argument("--allow-missing", action="store_true",
-                   help="score a sequence without a result file as empty instead of failing")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="score a sequence without a result file as empty instead of failing",
+    )
     p.set_defaults(func=_run_eval)
 
 
@@ -222,10 +283,12 @@ def _run_eval(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ demo
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "demo", help="generate a winter sequence, track it with the shipped summer-trained model, score it",
+        "demo",
+        help="generate a winter sequence, track it with the shipped summer-trained model, score it",
         description="The main job on the embedded default, nothing to fetch: synthesise a winter sequence, "
-                    "track it with the small IBN model shipped in the package (trained on synthetic summer), "
-                    "evaluate with TrackEval, print the metrics and write the annotated video.")
+        "track it with the small IBN model shipped in the package (trained on synthetic summer), "
+        "evaluate with TrackEval, print the metrics and write the annotated video.",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     p.add_argument("--domain", default="winter", help="domain of the generated sequence (default winter)")
     p.add_argument("--frames", type=_positive_int, default=150, help="frames to generate (default 150)")
@@ -239,8 +302,15 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from ibntrack.demo import run_demo
 
-    return run_demo(out=args.out, domain=args.domain, frames=args.frames, seed=args.seed, weights=args.weights,
-                    device=args.device, save_video=not args.no_video)
+    return run_demo(
+        out=args.out,
+        domain=args.domain,
+        frames=args.frames,
+        seed=args.seed,
+        weights=args.weights,
+        device=args.device,
+        save_video=not args.no_video,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- parser
@@ -251,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ibntrack",
         description="One-shot multi-object tracking (detection + ReID in one network) with instance-batch "
-                    "normalization, built to keep its accuracy in scenes it was not trained on.")
+        "normalization, built to keep its accuracy in scenes it was not trained on.",
+    )
     parser.add_argument("--version", action="version", version=f"ibntrack {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -270,8 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ibntrack`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

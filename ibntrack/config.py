@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ibntrack.fileio import atomic_write_text
 from ibntrack.losses.total import LossConfig
 from ibntrack.nn.model import ModelConfig
 
@@ -243,22 +243,7 @@ def save_config(cfg: Config, path: str | os.PathLike) -> Path:
     ``load_config(path)`` gives back an equal `Config`.
     """
     text = yaml.dump(config_to_dict(cfg), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def config_to_dict(cfg: Any) -> Any:

@@ -28,12 +28,21 @@ def shipped_weights() -> Path:
     """Path of the model shipped inside the package (``ibntrack/assets/synth_summer_resnet18_ibn.pt``)."""
     path = Path(str(resources.files("ibntrack") / "assets" / "synth_summer_resnet18_ibn.pt"))
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: the shipped model is missing from this installation; pass --weights")
+        raise FileNotFoundError(
+            f"{path}: the shipped model is missing from this installation; pass --weights"
+        )
     return path
 
 
-def run_demo(out: Path = Path("runs/demo"), domain: str = "winter", frames: int = 150, seed: int = 7,
-             weights: Path | None = None, device: str = "cpu", save_video: bool = True) -> int:
+def run_demo(
+    out: Path = Path("runs/demo"),
+    domain: str = "winter",
+    frames: int = 150,
+    seed: int = 7,
+    weights: Path | None = None,
+    device: str = "cpu",
+    save_video: bool = True,
+) -> int:
     """Runs the demo; returns 0. Prints the metrics table and where the outputs are."""
     from ibntrack.data.synth import generate_sequence
     from ibntrack.engine.infer import track
@@ -43,14 +52,23 @@ def run_demo(out: Path = Path("runs/demo"), domain: str = "winter", frames: int 
     out = Path(out)
     t0 = time.perf_counter()
     print(f"[1/3] generating a synthetic '{domain}' sequence: {frames} frames, {DEMO_SIZE[0]}x{DEMO_SIZE[1]}")
-    seq = generate_sequence(out / "data", domain=domain, frames=frames, objects=DEMO_OBJECTS, size=DEMO_SIZE,
-                            seed=seed, name=f"synth-{domain}-{seed}")
+    seq = generate_sequence(
+        out / "data",
+        domain=domain,
+        frames=frames,
+        objects=DEMO_OBJECTS,
+        size=DEMO_SIZE,
+        seed=seed,
+        name=f"synth-{domain}-{seed}",
+    )
     print(f"[2/3] tracking {seq} with {weights.name}")
     summaries = track(seq, weights, out_dir=out / "tracks", save_video=save_video, device=device)
     s = summaries[0]
-    print(f"      {s.frames} frames, {s.tracks} track ids, {s.fps:.1f} frames/s, sparsity factor s={s.sparsity}, "
-          f"IN refreshed on {100 * s.refresh_fraction:.0f}% of frames; mean ms: "
-          + ", ".join(f"{k} {v:.1f}" for k, v in s.mean_ms.items()))
+    print(
+        f"      {s.frames} frames, {s.tracks} track ids, {s.fps:.1f} frames/s, sparsity factor s={s.sparsity}, "
+        f"IN refreshed on {100 * s.refresh_fraction:.0f}% of frames; mean ms: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in s.mean_ms.items())
+    )
     print("[3/3] TrackEval metrics")
     report = evaluate(seq, out / "tracks")
     print(report.to_table())

@@ -79,16 +79,30 @@ def make_data(root: Path, size: Size) -> tuple[Path, dict[str, list[Path]]]:
     train_root = root / "train"
     for i in range(size.train_seqs):
         if not (train_root / f"summer-{i}").exists():
-            generate_sequence(train_root, domain="summer", frames=size.train_frames, objects=size.objects,
-                              size=size.frame_size, seed=i, name=f"summer-{i}")
+            generate_sequence(
+                train_root,
+                domain="summer",
+                frames=size.train_frames,
+                objects=size.objects,
+                size=size.frame_size,
+                seed=i,
+                name=f"summer-{i}",
+            )
     tests: dict[str, list[Path]] = {}
     for domain in DOMAINS:
         for j in range(size.test_seqs):
             name = f"{domain}-{1000 + j}"
             path = root / "test" / domain / name
             if not path.exists():
-                generate_sequence(root / "test" / domain, domain=domain, frames=size.test_frames,
-                                  objects=size.objects, size=size.frame_size, seed=1000 + j, name=name)
+                generate_sequence(
+                    root / "test" / domain,
+                    domain=domain,
+                    frames=size.test_frames,
+                    objects=size.objects,
+                    size=size.frame_size,
+                    seed=1000 + j,
+                    name=name,
+                )
             tests.setdefault(domain, []).append(path)
     return train_root, tests
 
@@ -101,9 +115,15 @@ def train_variant(name: str, seed: int, train_root: Path, out: Path, size: Size)
         log.info("reusing %s", ckpt)
         return ckpt
     overrides = VARIANTS[name] + [
-        f"data.train=[{train_root}]", f"data.input_size=[{size.input_size[0]}, {size.input_size[1]}]",
-        f"train.epochs={size.epochs}", f"train.batch_size={size.batch}", f"train.seed={seed}",
-        f"train.out_dir={run}", "train.device=cpu", "train.val_every=0", "data.workers=1",
+        f"data.train=[{train_root}]",
+        f"data.input_size=[{size.input_size[0]}, {size.input_size[1]}]",
+        f"train.epochs={size.epochs}",
+        f"train.batch_size={size.batch}",
+        f"train.seed={seed}",
+        f"train.out_dir={run}",
+        "train.device=cpu",
+        "train.val_every=0",
+        "data.workers=1",
     ]
     cfg = load_config(REPO / "configs" / "synth_resnet18_ibn.yaml", overrides)
     t0 = time.perf_counter()
@@ -140,8 +160,10 @@ def run(args: argparse.Namespace) -> dict:
             m = score(ibn, tests[domain], out / "tracks" / f"ibn-s{s}" / domain, sparsity=s)
             results["sparsity"].setdefault(str(s), {})[domain] = m
     results["elapsed_s"] = time.perf_counter() - t_start
-    results["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch " \
-                         f"{torch.__version__}, {torch.get_num_threads()} threads"
+    results["machine"] = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads"
+    )
     (out / "results.json").write_text(json.dumps(results, indent=1))
     return results
 
@@ -160,14 +182,22 @@ def write_docs(results: dict, path: Path, command: str) -> None:
     img_dir = path.parent / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
     dom = results["domains"]
-    lines = ["# Cross-domain results", "",
-             f"Made by `{command}` in {results['elapsed_s'] / 60:.0f} min on {results['machine']}.",
-             "Training: synthetic summer only; testing: held-out sequences with the same geometry in every "
-             "domain. Metrics are TrackEval's, combined over the test sequences of a domain; "
-             "mean ± standard deviation over training seeds where there are several.", ""]
+    lines = [
+        "# Cross-domain results",
+        "",
+        f"Made by `{command}` in {results['elapsed_s'] / 60:.0f} min on {results['machine']}.",
+        "Training: synthetic summer only; testing: held-out sequences with the same geometry in every "
+        "domain. Metrics are TrackEval's, combined over the test sequences of a domain; "
+        "mean ± standard deviation over training seeds where there are several.",
+        "",
+    ]
     for metric in METRICS:
-        lines += [f"## {metric} per domain", "", "| model | " + " | ".join(DOMAINS) + " | shifted mean |",
-                  "|---" * (len(DOMAINS) + 2) + "|"]
+        lines += [
+            f"## {metric} per domain",
+            "",
+            "| model | " + " | ".join(DOMAINS) + " | shifted mean |",
+            "|---" * (len(DOMAINS) + 2) + "|",
+        ]
         fig, ax = plt.subplots(figsize=(8, 3.2))
         width = 0.8 / len(dom)
         for k, (variant, per_domain) in enumerate(dom.items()):
@@ -187,11 +217,20 @@ def write_docs(results: dict, path: Path, command: str) -> None:
         fig.savefig(img_dir / f"cross_domain_{metric.lower()}.png", dpi=110)
         plt.close(fig)
         lines += ["", f"![{metric} per domain](img/cross_domain_{metric.lower()}.png)", ""]
-    lines += ["## IBN at sparsity s (shifted domains)", "", "| s | " + " | ".join(SHIFTED) + " |",
-              "|---" * (len(SHIFTED) + 1) + "|"]
+    lines += [
+        "## IBN at sparsity s (shifted domains)",
+        "",
+        "| s | " + " | ".join(SHIFTED) + " |",
+        "|---" * (len(SHIFTED) + 1) + "|",
+    ]
     for s, per_domain in results["sparsity"].items():
-        lines.append(f"| {s} | " + " | ".join(
-            f"{100 * per_domain[d]['HOTA']:.1f} / {100 * per_domain[d]['IDF1']:.1f}" for d in SHIFTED) + " |")
+        lines.append(
+            f"| {s} | "
+            + " | ".join(
+                f"{100 * per_domain[d]['HOTA']:.1f} / {100 * per_domain[d]['IDF1']:.1f}" for d in SHIFTED
+            )
+            + " |"
+        )
     lines += ["", "(HOTA / IDF1, %)", ""]
     path.write_text("\n".join(lines) + "\n")
 

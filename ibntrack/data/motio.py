@@ -11,12 +11,13 @@ from __future__ import annotations
 import configparser
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from collections.abc import Sequence as SequenceABC
 from pathlib import Path
 
 import numpy as np
+
+from ibntrack.fileio import atomic_write_text
 
 __all__ = [
     "MOTFormatError",
@@ -84,25 +85,11 @@ def write_seqinfo(
         lines.append("sceneKeywords=" + ",".join(scene))
     if class_names:
         lines.append("classNames=" + ",".join(class_names))
-    _atomic_write_text(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 
 # -------------------------------------------------------------------------------------------- text files
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Writes ``text`` to a temporary file in the same directory, then renames it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _parse_rows(
@@ -197,7 +184,7 @@ def write_gt(path: str | os.PathLike, rows: np.ndarray | Iterable[SequenceABC[fl
         for f, i, x, y, w, h, fl, c, v in arr[order]
     ]
     path = Path(path)
-    _atomic_write_text(path, "".join(line + "\n" for line in lines))
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
     return path
 
 
@@ -207,16 +194,21 @@ def write_results(path: str | os.PathLike, rows: np.ndarray | Iterable[SequenceA
     Args:
         path: destination, e.g. ``results/MOT17-02.txt``.
         rows: [N, 7] ``frame (1-based), track id, x, y, w, h, score``, boxes MOT ``xywh`` (top-left + size)
-            in original-image pixels. Sorted by frame then id on writing.
+            in original-image pixels, or [N, 8] with the MOT class id (1 pedestrian, 3 car, ...) last,
+            written in column 8 for multi-class results (``-1`` = no class, as MOTChallenge expects).
+            Sorted by frame then id on writing.
     """
-    arr = _as_rows(rows, 7, "rows")
+    arr = np.asarray(rows if isinstance(rows, np.ndarray) else list(rows), dtype=np.float64)
+    width = 8 if arr.ndim == 2 and arr.shape[1] >= 8 else 7
+    arr = _as_rows(arr, width, "rows")
+    cls = arr[:, 7] if width == 8 else np.full(len(arr), -1.0)
     order = np.lexsort((arr[:, 1], arr[:, 0]))
     lines = [
-        f"{int(f)},{int(i)},{_num(x)},{_num(y)},{_num(w)},{_num(h)},{_num(s, 4)},-1,-1,-1"
-        for f, i, x, y, w, h, s in arr[order]
+        f"{int(f)},{int(i)},{_num(x)},{_num(y)},{_num(w)},{_num(h)},{_num(s, 4)},{int(c)},-1,-1"
+        for (f, i, x, y, w, h, s), c in zip(arr[order, :7], cls[order], strict=True)
     ]
     path = Path(path)
-    _atomic_write_text(path, "".join(line + "\n" for line in lines))
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
     return path
 
 

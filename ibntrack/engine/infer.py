@@ -50,8 +50,11 @@ class StageTimes:
 
     def mean_ms(self) -> dict[str, float]:
         n = max(self.frames, 1)
-        return {"model": 1e3 * self.model / n, "decode": 1e3 * self.decode / n,
-                "association": 1e3 * self.association / n}
+        return {
+            "model": 1e3 * self.model / n,
+            "decode": 1e3 * self.decode / n,
+            "association": 1e3 * self.association / n,
+        }
 
 
 class Tracker:
@@ -137,7 +140,9 @@ class Tracker:
             log.info("scene relevance %.2f -> sparsity factor %d", r, s)
         kwargs.setdefault("class_names", ckpt.get("class_names") or ("object",))
         tracker = cls(model, input_size, sparsity=s or 1, device=device, **kwargs)
-        tracker.checkpoint_info = {k: ckpt.get(k) for k in ("train_scene", "class_names", "num_ids", "model_config")}
+        tracker.checkpoint_info = {
+            k: ckpt.get(k) for k in ("train_scene", "class_names", "num_ids", "model_config")
+        }
         return tracker
 
     def reset(self, frame_rate: float | None = None) -> None:
@@ -245,7 +250,7 @@ def track(
     """
     from tqdm import tqdm
 
-    from ibntrack.data.mot import write_results
+    from ibntrack.data.mot import MOT_CLASS_IDS, write_results
     from ibntrack.engine.visualize import Annotator, VideoWriter
 
     if tracker is None and weights is None:
@@ -259,9 +264,19 @@ def track(
             trk = tracker
             trk.reset(frame_rate=src.frame_rate)
         else:  # one tracker per source: each source's scene may give another sparsity factor
-            trk = Tracker.from_checkpoint(weights, scene=live_scene, device=device, sparsity=sparsity,
-                                          frame_rate=src.frame_rate, **tracker_kwargs)
+            trk = Tracker.from_checkpoint(
+                weights,
+                scene=live_scene,
+                device=device,
+                sparsity=sparsity,
+                frame_rate=src.frame_rate,
+                **tracker_kwargs,
+            )
         rows: list[tuple] = []
+        # multi-class results carry the MOT class id in column 8 (pedestrian 1, car 3, ...); else -1
+        mot_class = (
+            [MOT_CLASS_IDS.get(n.lower(), -1) for n in trk.class_names] if len(trk.class_names) > 1 else []
+        )
         annot = Annotator(class_names=trk.class_names) if save_video else None
         writer = VideoWriter(out / f"{src.name}.mp4", src.frame_rate) if save_video else None
         json_tmp = json_fh = None
@@ -269,7 +284,9 @@ def track(
             json_tmp, json_fh = _atomic_text_writer(out / f"{src.name}.jsonl")
         ids: set[int] = set()
         total = src.length if max_frames is None else min(src.length or max_frames, max_frames)
-        bar = tqdm(total=total, desc=src.name, unit="frame", disable=None if progress is None else not progress)
+        bar = tqdm(
+            total=total, desc=src.name, unit="frame", disable=None if progress is None else not progress
+        )
         t_start = time.perf_counter()
         n = 0
         try:
@@ -280,14 +297,39 @@ def track(
                 n += 1
                 for t in tracks:
                     x1, y1, x2, y2 = (float(v) for v in t.box)
-                    rows.append((frame_id, t.track_id, x1, y1, x2 - x1, y2 - y1, float(t.score), int(t.cls)))
+                    rows.append(
+                        (
+                            frame_id,
+                            t.track_id,
+                            x1,
+                            y1,
+                            x2 - x1,
+                            y2 - y1,
+                            float(t.score),
+                            mot_class[int(t.cls)] if mot_class else -1,
+                        )
+                    )
                     ids.add(t.track_id)
                 if writer is not None:
                     writer.write(annot.draw(frame, tracks, frame_id))
                 if json_fh is not None:
-                    json_fh.write(json.dumps({"frame": frame_id, "tracks": [
-                        {"id": int(t.track_id), "box_xyxy": [round(float(v), 2) for v in t.box],
-                         "score": round(float(t.score), 4), "cls": int(t.cls)} for t in tracks]}) + "\n")
+                    json_fh.write(
+                        json.dumps(
+                            {
+                                "frame": frame_id,
+                                "tracks": [
+                                    {
+                                        "id": int(t.track_id),
+                                        "box_xyxy": [round(float(v), 2) for v in t.box],
+                                        "score": round(float(t.score), 4),
+                                        "cls": int(t.cls),
+                                    }
+                                    for t in tracks
+                                ],
+                            }
+                        )
+                        + "\n"
+                    )
                 bar.update(1)
                 if n % 10 == 0:
                     bar.set_postfix(fps=f"{n / (time.perf_counter() - t_start):.1f}", tracks=len(ids))
@@ -309,11 +351,18 @@ def track(
             json_fh.close()
             os.replace(json_tmp, out / f"{src.name}.jsonl")
         stats = trk.stream.stats()
-        summaries.append(SequenceSummary(
-            name=src.name, frames=n, tracks=len(ids), result_file=result_file,
-            video_file=(out / f"{src.name}.mp4") if save_video else None,
-            mean_ms=trk.times.mean_ms(), fps=n / elapsed if elapsed > 0 else 0.0, sparsity=trk.sparsity,
-            refresh_fraction=stats["refreshes"] / max(stats["frames"], 1),
-        ))
+        summaries.append(
+            SequenceSummary(
+                name=src.name,
+                frames=n,
+                tracks=len(ids),
+                result_file=result_file,
+                video_file=(out / f"{src.name}.mp4") if save_video else None,
+                mean_ms=trk.times.mean_ms(),
+                fps=n / elapsed if elapsed > 0 else 0.0,
+                sparsity=trk.sparsity,
+                refresh_fraction=stats["refreshes"] / max(stats["frames"], 1),
+            )
+        )
         log.info("%s: %d frames, %d tracks, %.1f frames/s", src.name, n, len(ids), summaries[-1].fps)
     return summaries

@@ -88,7 +88,9 @@ class FrameSource:
         target = int(self.spec) if self.kind == "camera" else self.spec
         cap = cv2.VideoCapture(target)
         if not cap.isOpened():
-            raise SourceError(f"{self.spec}: cannot open the {self.kind} (unreadable, missing codec or not a video)")
+            raise SourceError(
+                f"{self.spec}: cannot open the {self.kind} (unreadable, missing codec or not a video)"
+            )
         try:
             frame_id = 0
             while True:
@@ -176,8 +178,10 @@ def open_sources(spec: str | Path) -> list[FrameSource]:
         return [FrameSource(name, text, "stream")]
     path = Path(text)
     if not path.exists():
-        raise SourceError(f"{path}: no such file or folder (expected a video, an image folder, a MOT sequence, "
-                          "a root of MOT sequences, a camera index or a stream URL)")
+        raise SourceError(
+            f"{path}: no such file or folder (expected a video, an image folder, a MOT sequence, "
+            "a root of MOT sequences, a camera index or a stream URL)"
+        )
     if path.is_file():
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             return [FrameSource(path.stem, str(path), "images", _DEFAULT_FPS, 1, (), None, [path])]
@@ -191,8 +195,12 @@ def open_sources(spec: str | Path) -> list[FrameSource]:
         return [FrameSource(path.name, str(path), "images", fps, len(files), (), None, files)]
     seqs = sorted(p for p in path.iterdir() if p.is_dir() and _is_sequence(p))
     if not seqs:  # <root>/<split>/<seq>
-        seqs = sorted(q for p in path.iterdir() if p.is_dir() for q in p.iterdir() if q.is_dir() and _is_sequence(q))
+        seqs = sorted(
+            q for p in path.iterdir() if p.is_dir() for q in p.iterdir() if q.is_dir() and _is_sequence(q)
+        )
     if not seqs:
-        raise SourceError(f"{path}: the folder holds no images ({', '.join(IMAGE_EXTENSIONS)}) and no "
-                          "MOTChallenge sequences (<seq>/img1/)")
+        raise SourceError(
+            f"{path}: the folder holds no images ({', '.join(IMAGE_EXTENSIONS)}) and no "
+            "MOTChallenge sequences (<seq>/img1/)"
+        )
     return [_sequence_source(s) for s in seqs]

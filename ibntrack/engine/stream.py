@@ -53,7 +53,9 @@ class StreamController:
             event-driven refresh off (pure every-s-frames schedule).
     """
 
-    def __init__(self, model: torch.nn.Module, drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD) -> None:
+    def __init__(
+        self, model: torch.nn.Module, drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD
+    ) -> None:
         if drift_threshold is not None and drift_threshold <= 0:
             raise ValueError(f"drift_threshold must be > 0 or None, got {drift_threshold}")
         self.model = model
@@ -111,7 +113,7 @@ def _bn_view(norm: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torc
     if isinstance(norm, IBN):
         if norm.bn is None:  # all-IN layer: no training statistics to compare with
             return None
-        return (x if norm.mode == "mix" else x[:, norm.in_channels:]), norm.bn
+        return (x if norm.mode == "mix" else x[:, norm.in_channels :]), norm.bn
     if isinstance(norm, torch.nn.BatchNorm2d):
         return x, norm
     return None
@@ -166,7 +168,9 @@ DEFAULT_SHIFT_SCALE = 1.0
 """τ of :func:`estimate_relevance`: a feature shift of τ maps to relevance e⁻¹ ≈ 0.37."""
 
 
-def estimate_relevance(model: torch.nn.Module, images: torch.Tensor, tau: float = DEFAULT_SHIFT_SCALE) -> float:
+def estimate_relevance(
+    model: torch.nn.Module, images: torch.Tensor, tau: float = DEFAULT_SHIFT_SCALE
+) -> float:
     """Relevance of the live scene to the training scene when no scene words are given (beyond the patent).
 
     ``r = exp(−D / τ)`` with D from :func:`feature_shift`: 1 when the live first-stage statistics equal

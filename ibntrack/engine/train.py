@@ -40,6 +40,7 @@ from ibntrack.engine.checkpoint import (
     load_state_checked,
     save_checkpoint,
 )
+from ibntrack.fileio import atomic_write_bytes
 
 __all__ = ["Callback", "TrainModule", "TrainState", "TrainingError", "fit"]
 
@@ -888,6 +889,4 @@ def _plot_loss_curves(log_path: Path, png_path: Path, size: tuple[int, int] = (9
     ok, buf = cv2.imencode(".png", img)
     if not ok:
         raise ValueError("PNG encoding failed")
-    tmp = png_path.with_name(f".{png_path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, png_path)
+    atomic_write_bytes(png_path, buf.tobytes())

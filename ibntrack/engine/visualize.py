@@ -55,8 +55,16 @@ class Annotator:
                 label = f"{tid} {self.class_names[int(t.cls)]}"
             (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
             cv2.rectangle(out, (x1, max(0, y1 - th - 4)), (x1 + tw + 2, y1), color, -1)
-            cv2.putText(out, label, (x1 + 1, max(th, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick,
-                        cv2.LINE_AA)
+            cv2.putText(
+                out,
+                label,
+                (x1 + 1, max(th, y1 - 3)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale,
+                (0, 0, 0),
+                thick,
+                cv2.LINE_AA,
+            )
             if self.trail:
                 pts = self._history.setdefault(tid, deque(maxlen=self.trail))
                 pts.append(((x1 + x2) // 2, y2))
@@ -66,8 +74,16 @@ class Annotator:
             if tid not in live:
                 del self._history[tid]
         if frame_id is not None:
-            cv2.putText(out, f"frame {frame_id}", (8, int(24 * scale + 8)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                        (255, 255, 255), thick, cv2.LINE_AA)
+            cv2.putText(
+                out,
+                f"frame {frame_id}",
+                (8, int(24 * scale + 8)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale,
+                (255, 255, 255),
+                thick,
+                cv2.LINE_AA,
+            )
         return out
 
 

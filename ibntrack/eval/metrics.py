@@ -48,29 +48,19 @@ from typing import Any
 
 import numpy as np
 
+from ibntrack.data.mot import MOT_CLASS_IDS as _DATA_CLASS_IDS
+from ibntrack.fileio import atomic_write_text
+
 __all__ = ["COUNT_METRICS", "MOT_CLASS_IDS", "RATIO_METRICS", "TABLE_COLUMNS", "EvalReport", "evaluate"]
 
 logger = logging.getLogger(__name__)
 
-#: MOTChallenge (MOT16/17/20) class ids by name.
-MOT_CLASS_IDS: Mapping[str, int] = MappingProxyType(
-    {
-        "pedestrian": 1,
-        "person_on_vehicle": 2,
-        "car": 3,
-        "bicycle": 4,
-        "motorbike": 5,
-        "non_mot_vehicle": 6,
-        "static_person": 7,
-        "distractor": 8,
-        "occluder": 9,
-        "occluder_on_ground": 10,
-        "occluder_full": 11,
-        "reflection": 12,
-        "crowd": 13,
-    }
-)
-_CLASS_NAMES = {v: k for k, v in MOT_CLASS_IDS.items()}
+#: MOTChallenge (MOT16/17/20) class ids by name (shared with :mod:`ibntrack.data.mot`).
+MOT_CLASS_IDS: Mapping[str, int] = MappingProxyType(_DATA_CLASS_IDS)
+_CLASS_NAMES: dict[int, str] = {}
+for _name, _cid in MOT_CLASS_IDS.items():
+    _CLASS_NAMES.setdefault(_cid, _name)  # first name wins: 3 -> "car"
+
 
 _TRACKER_NAME = "ibntrack"
 _ALL_CLASSES = "all"
@@ -156,7 +146,7 @@ class EvalReport:
 
     def to_json(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_dict` as JSON (atomically). Returns the path."""
-        return _atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write one CSV row per sequence (then ``class:<name>`` rows if several classes) and COMBINED.
@@ -169,7 +159,7 @@ class EvalReport:
         writer.writerow(["name", *metrics])
         for name, m in self._rows():
             writer.writerow([name, *(m[k] for k in metrics)])
-        return _atomic_write_text(path, buf.getvalue())
+        return atomic_write_text(path, buf.getvalue())
 
 
 def _format_value(name: str, value: float) -> str:
@@ -178,22 +168,6 @@ def _format_value(name: str, value: float) -> str:
     if float(value).is_integer():
         return str(int(value))
     return f"{value:.3f}"
-
-
-def _atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` then ``os.replace`` it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 # --------------------------------------------------------------------------------------------- input

@@ -32,8 +32,10 @@ def test_image_folder_natural_order(tmp_path):
 def test_mot_sequence_reads_seqinfo(tmp_path):
     seq = tmp_path / "seqA"
     _write_images(seq / "img1", 2)
-    (seq / "seqinfo.ini").write_text("[Sequence]\nname=seqA\nimDir=img1\nframeRate=25\nseqLength=2\n"
-                                     "imWidth=48\nimHeight=32\nimExt=.png\nsceneKeywords=winter, snow\n")
+    (seq / "seqinfo.ini").write_text(
+        "[Sequence]\nname=seqA\nimDir=img1\nframeRate=25\nseqLength=2\n"
+        "imWidth=48\nimHeight=32\nimExt=.png\nsceneKeywords=winter, snow\n"
+    )
     (src,) = open_sources(seq)
     assert src.frame_rate == 25.0 and src.length == 2 and src.scene == ("winter", "snow")
     assert src.sequence_dir == seq

@@ -30,7 +30,7 @@ def _scene(rng, brightness: float, n: int = 6) -> list[np.ndarray]:
     frames = []
     for i in range(n):
         f = bg.copy()
-        f[20:30, 5 + 3 * i:15 + 3 * i] = 200 + brightness / 4
+        f[20:30, 5 + 3 * i : 15 + 3 * i] = 200 + brightness / 4
         frames.append(np.clip(f, 0, 255).astype(np.uint8))
     return frames
 
