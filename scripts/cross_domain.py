@@ -61,7 +61,7 @@ class Size:
 
 SIZES = {
     "quick": Size(1, 16, 1, 12, 6, (320, 192), (192, 320), 1, 4, (0,), (1, 5)),
-    "default": Size(4, 150, 2, 100, 12, (640, 352), (224, 384), 6, 8, (0, 1), (1, 2, 5, 10)),
+    "default": Size(4, 150, 1, 100, 12, (320, 192), (192, 320), 5, 8, (0, 1), (1, 2, 5, 10)),
 }
 
 VARIANTS = {  # name -> config overrides; all on top of configs/synth_resnet18_ibn.yaml
@@ -132,6 +132,17 @@ def train_variant(name: str, seed: int, train_root: Path, out: Path, size: Size)
     return ckpt
 
 
+def ship(ckpt: Path, dest: Path) -> None:
+    """Copies the IBN model (weights, config, scene keywords; no optimizer state) into the package."""
+    from ibntrack.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    payload = load_checkpoint(ckpt)
+    keep = ("format_version", "model", "model_config", "class_names", "num_ids", "input_size", "train_scene",
+            "bn_stats", "config", "epoch", "step")
+    save_checkpoint(dest, {k: payload[k] for k in keep if k in payload})
+    log.info("shipped %s -> %s (%.1f MB)", ckpt, dest, dest.stat().st_size / 2**20)
+
+
 def score(ckpt: Path, seqs: list[Path], out: Path, sparsity: int = 1) -> dict[str, float]:
     """Tracks ``seqs`` with ``ckpt`` at a fixed sparsity and returns TrackEval's combined metrics."""
     tracker = Tracker.from_checkpoint(ckpt, sparsity=sparsity)
@@ -147,8 +158,14 @@ def run(args: argparse.Namespace) -> dict:
     t_start = time.perf_counter()
     train_root, tests = make_data(out / "data", size)
     results: dict = {"size": size.__dict__, "domains": {}, "sparsity": {}, "box_loss": {}}
-    jobs = [(v, s) for v in MAIN for s in size.seeds] + [(v, size.seeds[0]) for v in ("ibn-l1", "ibn-iou")]
-    ckpts = {(v, s): train_variant(v, s, train_root, out, size) for v, s in jobs}
+    # first seed of every variant first (the IBN model is also the demo model), then the extra seeds
+    first, extra = size.seeds[0], size.seeds[1:]
+    jobs = [(v, first) for v in ("ibn", "bn", "mix", "ibn-l1", "ibn-iou")] + [(v, s) for s in extra for v in MAIN]
+    ckpts = {}
+    for v, s in jobs:
+        ckpts[(v, s)] = train_variant(v, s, train_root, out, size)
+        if (v, s) == ("ibn", first) and args.ship:
+            ship(ckpts[(v, s)], args.ship)
     for (variant, seed), ckpt in ckpts.items():
         for domain, seqs in tests.items():
             m = score(ckpt, seqs, out / "tracks" / f"{variant}-seed{seed}" / domain)
@@ -240,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny data, one epoch")
     parser.add_argument("--out", default="runs/cross_domain", help="work folder (default runs/cross_domain)")
     parser.add_argument("--docs", type=Path, help="write the results page here (e.g. docs/RESULTS.md)")
+    parser.add_argument("--ship", type=Path, help="also copy the IBN model (seed 0) here, e.g. "
+                        "ibntrack/assets/synth_summer_resnet18_ibn.pt")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     results = run(args)

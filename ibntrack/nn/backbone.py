@@ -109,6 +109,8 @@ class ResNet(nn.Module):
         layers: number of blocks per stage, e.g. ``(2, 2, 2, 2)`` for ResNet-18.
         stage_norms: per stage, the ``first_norm`` factory of every block of that stage (4 entries).
         norm_layer: factory of every other norm (stem, second stage, shortcuts).
+        width: channel multiplier of the stem and every stage (1.0 = the standard ResNet; 0.5 halves
+            every width, quartering parameters and compute — a CPU-sized model).
 
     Shapes:
         ``forward(x: Tensor[N, 3, H, W]) -> [Tensor[N, C_i, H/s_i, W/s_i]]`` for strides ``s = 4, 8, 16, 32``
@@ -123,27 +125,32 @@ class ResNet(nn.Module):
         layers: Sequence[int],
         stage_norms: Sequence[NormFactory],
         norm_layer: NormFactory = nn.BatchNorm2d,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
+        if not 0 < width <= 4:
+            raise ValueError(f"width must be in (0, 4], got {width!r}")
+        stem = max(8, int(round(STEM_CHANNELS * width)))
+        planes_per_stage = [max(8, int(round(p * width))) for p in STAGE_PLANES]
         if len(layers) != 4 or len(stage_norms) != 4:
             raise ValueError(
                 f"layers and stage_norms need 4 entries, got {len(layers)} and {len(stage_norms)}"
             )
-        self.conv1 = nn.Conv2d(3, STEM_CHANNELS, 7, stride=2, padding=3, bias=False)
-        self.bn1 = norm_layer(STEM_CHANNELS)
+        self.conv1 = nn.Conv2d(3, stem, 7, stride=2, padding=3, bias=False)
+        self.bn1 = norm_layer(stem)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        in_channels = STEM_CHANNELS
+        in_channels = stem
         stages = []
         for planes, stride, blocks, first_norm in zip(
-            STAGE_PLANES, STAGE_STRIDES, layers, stage_norms, strict=True
+            planes_per_stage, STAGE_STRIDES, layers, stage_norms, strict=True
         ):
             stages.append(
                 self._make_stage(block, in_channels, planes, blocks, stride, first_norm, norm_layer)
             )
             in_channels = planes * block.expansion
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self._out_channels = [planes * block.expansion for planes in STAGE_PLANES]
+        self._out_channels = [planes * block.expansion for planes in planes_per_stage]
         self._init_weights()
 
     @staticmethod
@@ -200,6 +207,7 @@ def build_resnet(
     ibn_ratio: float = 0.5,
     ibn_mode: str = "split",
     ibn_stages: Sequence[bool] = (True, True, True, False),
+    width: float = 1.0,
 ) -> ResNet:
     """A randomly initialised ResNet-``depth`` (no pretrained weights).
 
@@ -210,6 +218,7 @@ def build_resnet(
         ibn_ratio: IN fraction of the split mode.
         ibn_mode: ``"split"`` (IBN-a) or ``"mix"``.
         ibn_stages: one flag per stage layer1–layer4.
+        width: channel multiplier (see :class:`ResNet`).
 
     Raises:
         ValueError: unknown depth or an ``ibn_stages`` that is not 4 flags.
@@ -221,4 +230,4 @@ def build_resnet(
     block, layers = DEPTHS[depth]
     ibn_norm = partial(IBN, ratio=ibn_ratio, mode=ibn_mode)
     stage_norms = [ibn_norm if ibn and flag else nn.BatchNorm2d for flag in ibn_stages]
-    return ResNet(block, layers, stage_norms)
+    return ResNet(block, layers, stage_norms, width=width)

@@ -73,6 +73,8 @@ class ModelConfig:
         ibn_stages: per stage layer1–layer4, whether its blocks' first-stage norm is IBN.
         neck_channels: neck width; None = 64 for ResNet-18/34, 128 for ResNet-50/101.
         head_conv: hidden channels of each head; None = 128 for ResNet-18/34, 256 for ResNet-50/101.
+        width: backbone channel multiplier (1.0 = standard ResNet; 0.5 = a quarter of the parameters
+            and compute, the size of the model shipped for CPUs).
     """
 
     arch: str = "resnet18-ibn"
@@ -83,6 +85,7 @@ class ModelConfig:
     ibn_stages: tuple[bool, ...] = (True, True, True, False)
     neck_channels: int | None = None
     head_conv: int | None = None
+    width: float = 1.0
 
     def __post_init__(self) -> None:
         _parse_arch(self.arch)
@@ -100,6 +103,8 @@ class ModelConfig:
         object.__setattr__(self, "ibn_stages", stages)
         _check_positive_int("neck_channels", self.neck_channels, optional=True)
         _check_positive_int("head_conv", self.head_conv, optional=True)
+        if isinstance(self.width, bool) or not isinstance(self.width, int | float) or not 0 < self.width <= 4:
+            raise ValueError(f"width must be a number in (0, 4], got {self.width!r}")
 
     @property
     def depth(self) -> int:
@@ -198,7 +203,8 @@ def build_model_from_config(cfg: ModelConfig) -> TrackerNet:
     """A randomly initialised :class:`TrackerNet` for ``cfg``."""
     depth, ibn = _parse_arch(cfg.arch)
     backbone = build_resnet(
-        depth, ibn=ibn, ibn_ratio=cfg.ibn_ratio, ibn_mode=cfg.ibn_mode, ibn_stages=cfg.ibn_stages
+        depth, ibn=ibn, ibn_ratio=cfg.ibn_ratio, ibn_mode=cfg.ibn_mode, ibn_stages=cfg.ibn_stages,
+        width=cfg.width,
     )
     neck = FPNNeck(backbone.out_channels, cfg.resolved_neck_channels())
     heads = Heads(neck.out_channels, fairmot_spec(cfg.num_classes, cfg.emb_dim), cfg.resolved_head_conv())
@@ -213,7 +219,7 @@ def build_model(arch: str, num_classes: int = 1, emb_dim: int = 128, **options: 
         num_classes: heatmap channels.
         emb_dim: ReID embedding size.
         **options: other :class:`ModelConfig` fields (``ibn_ratio``, ``ibn_mode``, ``ibn_stages``,
-            ``neck_channels``, ``head_conv``).
+            ``neck_channels``, ``head_conv``, ``width``).
 
     Raises:
         ValueError: unknown arch or option, or an invalid value.

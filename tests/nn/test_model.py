@@ -108,3 +108,16 @@ def test_exports_to_onnx(tmp_path) -> None:
     outputs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     for name, value in zip(["hm", "wh", "reg", "id"], outputs, strict=True):
         torch.testing.assert_close(torch.from_numpy(value), expected[name], atol=1e-4, rtol=1e-4)
+
+
+def test_width_multiplier_quarters_parameters():
+    full = build_model("resnet18-ibn", width=1.0)
+    half = build_model("resnet18-ibn", width=0.5)
+    n_full = sum(p.numel() for p in full.backbone.parameters())
+    n_half = sum(p.numel() for p in half.backbone.parameters())
+    assert half.backbone.out_channels == [32, 64, 128, 256]
+    assert 0.24 < n_half / n_full < 0.26  # conv weights scale with width²
+    out = half(torch.zeros(1, 3, 64, 96))
+    assert out["hm"].shape == (1, 1, 16, 24)
+    with pytest.raises(ValueError, match="width"):
+        build_model("resnet18", width=0)
