@@ -292,7 +292,7 @@ def run(
 def _measure(
     table: dict, cases: list[Case], variants: dict[str, list[Variant]], repeats: int, frames: int
 ) -> tuple[dict[tuple[Case, Variant], list[Block]], list[float]]:
-    """Interleaved repetitions; returns the blocks per (case, variant) and the matmul GFLOP/s per repetition."""
+    """Interleaved repetitions: the blocks per (case, variant) and the matmul GFLOP/s per repetition."""
     blocks: dict[tuple[Case, Variant], list[Block]] = defaultdict(list)
     peak: list[float] = []
     a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
@@ -508,10 +508,10 @@ def write_markdown(path: Path, res: Results, command: str, threads: int, note: s
     text = [
         "# Network latency benchmark",
         "",
-        "Per-frame latency of the tracking network in streaming inference (batch 1, eval, BN folded, cached IN "
-        "folded on skipped frames): plain BN vs IBN with sparse IN, PyTorch eager vs ONNX Runtime, and compute "
-        "efficiency. Written by `benchmarks/bench_network.py` (see its docstring for the method: interleaved "
-        "variants, medians over repetitions, random weights with calibrated norm statistics).",
+        "Per-frame latency of the tracking network in streaming inference (batch 1, eval, BN folded, "
+        "cached IN folded on skipped frames): plain BN vs IBN with sparse IN, PyTorch eager vs ONNX Runtime, "
+        "and compute efficiency. Written by `benchmarks/bench_network.py` (see its docstring for the method: "
+        "interleaved variants, medians over repetitions, random weights with calibrated norm statistics).",
         "",
     ]
     if note:
