@@ -33,6 +33,7 @@ import contextlib
 import logging
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -605,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if repeats < 1 or frames < 1 or args.threads < 1:
         p.error("--repeats, --frames and --threads must be >= 1")
     res = run(archs, onnx_archs, sizes, repeats, frames, args.threads, onnx)
-    command = "python benchmarks/bench_network.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = shlex.join(["python", "benchmarks/bench_network.py", *(sys.argv[1:] if argv is None else argv)])
     print("\n".join(machine_info(args.threads)))
     print(f"command: {command}\nwall time {res.seconds:.0f} s\n")
     print(report_tables(res))
