@@ -169,6 +169,13 @@ def _add_tracking_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-fold", action="store_true", help="do not fold BN/IN into convolutions")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="network runtime; onnxruntime takes the .onnx written by `ibntrack export`",
+    )
+    p.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch (default: PyTorch's)")
     p.add_argument("--max-frames", type=_positive_int, help="stop each source after this many frames")
 
 
@@ -187,7 +194,7 @@ def _tracker_kwargs(args: argparse.Namespace) -> dict:
         changes["track_buffer"] = args.track_buffer
     if args.no_embeddings:
         changes["use_embeddings"] = False
-    kwargs = {"tracker_config": replace(cfg, **changes), "fold": not args.no_fold}
+    kwargs = {"tracker_config": replace(cfg, **changes), "fold": not args.no_fold, "backend": args.backend}
     if args.drift_threshold is not None:
         kwargs["drift_threshold"] = args.drift_threshold or None
     return kwargs
@@ -230,6 +237,10 @@ def _print_summaries(summaries) -> None:
 def _run_track(args: argparse.Namespace) -> int:
     from ibntrack.engine.infer import track
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     summaries = track(
         args.source,
         args.weights,

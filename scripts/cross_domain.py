@@ -16,6 +16,7 @@ Every number is measured by this script; nothing is pasted in by hand.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -61,7 +62,7 @@ class Size:
 
 SIZES = {
     "quick": Size(1, 16, 1, 12, 6, (320, 192), (192, 320), 1, 4, (0,), (1, 5)),
-    "default": Size(4, 150, 1, 100, 12, (320, 192), (192, 320), 5, 8, (0, 1), (1, 2, 5, 10)),
+    "default": Size(4, 150, 1, 100, 12, (320, 192), (192, 320), 4, 8, (0,), (1, 2, 5, 10)),
 }
 
 VARIANTS = {  # name -> config overrides; all on top of configs/synth_resnet18_ibn.yaml
@@ -137,8 +138,19 @@ def ship(ckpt: Path, dest: Path) -> None:
     from ibntrack.engine.checkpoint import load_checkpoint, save_checkpoint
 
     payload = load_checkpoint(ckpt)
-    keep = ("format_version", "model", "model_config", "class_names", "num_ids", "input_size", "train_scene",
-            "bn_stats", "config", "epoch", "step")
+    keep = (
+        "format_version",
+        "model",
+        "model_config",
+        "class_names",
+        "num_ids",
+        "input_size",
+        "train_scene",
+        "bn_stats",
+        "config",
+        "epoch",
+        "step",
+    )
     save_checkpoint(dest, {k: payload[k] for k in keep if k in payload})
     log.info("shipped %s -> %s (%.1f MB)", ckpt, dest, dest.stat().st_size / 2**20)
 
@@ -154,13 +166,17 @@ def score(ckpt: Path, seqs: list[Path], out: Path, sparsity: int = 1) -> dict[st
 
 def run(args: argparse.Namespace) -> dict:
     size = SIZES["quick" if args.quick else "default"]
+    if args.seeds:
+        size = dataclasses.replace(size, seeds=tuple(args.seeds))
     out = Path(args.out)
     t_start = time.perf_counter()
     train_root, tests = make_data(out / "data", size)
     results: dict = {"size": size.__dict__, "domains": {}, "sparsity": {}, "box_loss": {}}
     # first seed of every variant first (the IBN model is also the demo model), then the extra seeds
     first, extra = size.seeds[0], size.seeds[1:]
-    jobs = [(v, first) for v in ("ibn", "bn", "mix", "ibn-l1", "ibn-iou")] + [(v, s) for s in extra for v in MAIN]
+    jobs = [(v, first) for v in ("ibn", "bn", "mix", "ibn-l1", "ibn-iou")] + [
+        (v, s) for s in extra for v in MAIN
+    ]
     ckpts = {}
     for v, s in jobs:
         ckpts[(v, s)] = train_variant(v, s, train_root, out, size)
@@ -256,11 +272,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny data, one epoch")
     parser.add_argument("--out", default="runs/cross_domain", help="work folder (default runs/cross_domain)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a shared 2-core "
+        "machine two threads contending with another process run several times slower)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="training seeds of the bn / ibn / mix models "
+        "(default 0; more seeds measure seed-to-seed noise; trained models are reused)",
+    )
     parser.add_argument("--docs", type=Path, help="write the results page here (e.g. docs/RESULTS.md)")
-    parser.add_argument("--ship", type=Path, help="also copy the IBN model (seed 0) here, e.g. "
-                        "ibntrack/assets/synth_summer_resnet18_ibn.pt")
+    parser.add_argument(
+        "--ship",
+        type=Path,
+        help="also copy the IBN model (seed 0) here, e.g. ibntrack/assets/synth_summer_resnet18_ibn.pt",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.set_num_threads(args.threads)
     results = run(args)
     if args.docs:
         write_docs(results, args.docs, "python scripts/cross_domain.py " + " ".join(argv or sys.argv[1:]))

@@ -100,7 +100,8 @@ class Tracker:
         self.top_k = int(top_k)
         self.class_names = tuple(class_names)
         model = model.to(self.device).eval()
-        self.model = fold_model(model) if fold else model
+        is_torch = isinstance(model, torch.nn.Module)
+        self.model = fold_model(model) if fold and is_torch else model
         self.sparsity = int(sparsity)
         set_sparsity(self.model, self.sparsity)
         self.stream = StreamController(self.model, drift_threshold=drift_threshold)
@@ -115,6 +116,7 @@ class Tracker:
         scene: str | Sequence[str] | None = None,
         device: str = "cpu",
         sparsity: int | None = None,
+        backend: str = "torch",
         **kwargs,
     ) -> Tracker:
         """Builds a tracker from a training checkpoint.
@@ -122,11 +124,24 @@ class Tracker:
         The sparsity factor is, in order: ``sparsity`` if given; else from the relevance of ``scene`` to
         the checkpoint's training scene (:func:`ibntrack.scene.relevance` →
         :func:`ibntrack.scene.sparsity_factor`); else 1 (exact IN) — for automatic relevance use
-        :meth:`calibrate`.
-        """
-        from ibntrack.engine.checkpoint import load_model
+        :func:`ibntrack.engine.stream.estimate_relevance`.
 
-        model, ckpt = load_model(path, device="cpu")
+        ``backend="onnxruntime"`` (or a ``.onnx`` path) runs the graphs written by ``ibntrack export``
+        in ONNX Runtime instead of PyTorch (CPU).
+        """
+        if backend not in ("torch", "onnxruntime"):
+            raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
+        if backend == "onnxruntime" or str(path).endswith(".onnx"):
+            from ibntrack.export import load_onnx_model
+
+            if device != "cpu":
+                raise ValueError("the onnxruntime backend runs on --device cpu here")
+            model = load_onnx_model(path)
+            ckpt = model.meta
+        else:
+            from ibntrack.engine.checkpoint import load_model
+
+            model, ckpt = load_model(path, device="cpu")
         input_size = tuple(ckpt.get("input_size") or ckpt.get("config", {}).get("data", {}).get("input_size"))
         s = sparsity
         if s is None and scene:

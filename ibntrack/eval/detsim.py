@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ibntrack.data.motio import read_gt
+
 __all__ = ["DetSimConfig", "GtFrame", "SimFrame", "load_mot_gt", "simulate_detections"]
 
 #: ``(boxes [M, 4] xyxy, ids [M], visibility [M], classes [M])`` of one frame.
@@ -244,7 +246,9 @@ def load_mot_gt(
     """Read a MOTChallenge ``gt.txt`` (``frame, id, x, y, w, h, flag, class, visibility``).
 
     Boxes are converted from top-left + size to xyxy without shifting the 1-based MOT pixel coordinates.
-    Files with only six or seven columns (MOT15 style) get class 1 and visibility 1.
+    The file is parsed by :func:`ibntrack.data.motio.read_gt`: files with six to eight columns and the
+    10-column MOT15 layout (``frame, id, x, y, w, h, flag, x3d, y3d, z3d``: world coordinates, not class
+    and visibility) get class 1 (pedestrian) and visibility 1; a class or visibility of −1 also reads as 1.
 
     Args:
         gt_path: path of ``gt.txt``.
@@ -256,22 +260,21 @@ def load_mot_gt(
     Returns:
         frame → ``(boxes [M, 4] float32 xyxy, ids [M] int64, visibility [M] float32, classes [M] int64)``,
         frames in increasing order.
+
+    Raises:
+        ValueError: ``gt_path`` is not a file, or a malformed line (:class:`~ibntrack.data.motio.MOTFormatError`
+            naming the file and line).
     """
     path = Path(gt_path)
     if not path.is_file():
         raise ValueError(f"gt_path {str(path)!r} is not a file")
     if num_frames is not None and num_frames < 0:
         raise ValueError(f"num_frames must be >= 0, got {num_frames!r}")
-    text = path.read_text().strip()
-    rows = np.loadtxt(text.splitlines(), delimiter=",", ndmin=2) if text else np.zeros((0, 9))
-    if rows.shape[1] < 6:
-        raise ValueError(f"gt_path {str(path)!r}: expected at least 6 columns, got {rows.shape[1]}")
+    rows = read_gt(path)  # [M, 9] frame, id, x, y, w, h, flag, class, visibility
     n = rows.shape[0]
-    flag = rows[:, 6] if rows.shape[1] > 6 else np.ones(n)
-    cls = rows[:, 7] if rows.shape[1] > 7 else np.ones(n)
-    vis = rows[:, 8] if rows.shape[1] > 8 else np.ones(n)
-    cls = np.where(cls < 0, 1, cls).astype(np.int64)
-    vis = np.where(vis < 0, 1.0, vis)
+    flag = rows[:, 6]
+    cls = np.where(rows[:, 7] < 0, 1, rows[:, 7]).astype(np.int64)
+    vis = np.where(rows[:, 8] < 0, 1.0, rows[:, 8])
     keep = np.ones(n, dtype=bool)
     if eval_only:
         keep &= flag == 1

@@ -4,6 +4,9 @@
 (``frame,id,x,y,w,h,score,class,-1,-1``; ``class`` is ``-1`` for a class-less tracker) against the ground
 truth of MOTChallenge sequences (``<seq>/gt/gt.txt`` = ``frame,id,x,y,w,h,flag,class,visibility`` and
 ``<seq>/seqinfo.ini`` with ``seqLength``), with the official TrackEval code (``pip install ibntrack[eval]``).
+Ground truth is read by :func:`ibntrack.data.motio.read_gt`, like everywhere in ibntrack: files with 6–8
+columns and the 10-column MOT15 layout ``frame,id,x,y,w,h,flag,x3d,y3d,z3d`` (world coordinates, not
+class and visibility) are pedestrians (class 1) with visibility 1.
 
 How classes are evaluated (TrackEval's MOTChallenge reader knows only "pedestrian"):
 
@@ -49,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from ibntrack.data.mot import MOT_CLASS_IDS as _DATA_CLASS_IDS
+from ibntrack.data.motio import read_gt
 from ibntrack.fileio import atomic_write_text
 
 __all__ = ["COUNT_METRICS", "MOT_CLASS_IDS", "RATIO_METRICS", "TABLE_COLUMNS", "EvalReport", "evaluate"]
@@ -230,8 +234,28 @@ def _read_seq_spec(seq_dir: Path) -> _SeqSpec:
     return _SeqSpec(seq_dir.name, gt_file, length)
 
 
+def _parse_gt_file(path: Path) -> _Rows:
+    """Parse a ground-truth file with :func:`~ibntrack.data.motio.read_gt` (which knows the MOT15 layout).
+
+    Missing columns get flag 1, class 1, visibility 1; ids must be >= 0 and sizes non-negative.
+    """
+    data = read_gt(path)[:, :8]  # [M, 8] frame, id, x, y, w, h, flag, class
+    # read_gt keeps one row per non-blank line, in order: number the lines the same way.
+    text = path.read_text(encoding="utf-8")
+    lines = np.array([i for i, raw in enumerate(text.splitlines(), start=1) if raw.strip()], dtype=np.int64)
+    rows = _Rows(path, data, lines.reshape(-1))
+    for bad, what in (
+        (data[:, _COL_ID] < 0, "id must be an integer >= 0"),
+        ((data[:, 4] < 0) | (data[:, 5] < 0), "negative box size"),
+    ):
+        if bad.any():
+            i = np.flatnonzero(bad)[0]
+            raise ValueError(f"{path}:{rows.lines[i]}: {what} in ground truth")
+    return rows
+
+
 def _parse_mot_file(path: Path) -> _Rows:
-    """Parse a MOT text file (comma or whitespace separated, at least 6 columns) and check each value."""
+    """Parse a result file (comma or whitespace separated, at least 6 columns) and check each value."""
     rows: list[list[float]] = []
     lines: list[int] = []
     with open(path, encoding="utf-8") as fh:
@@ -401,7 +425,7 @@ def _load_pair(
     spec: _SeqSpec, results_dir: Path, allow_missing: bool, mot17_preproc: bool
 ) -> tuple[_Rows, _Rows, int]:
     """Parse and check the ground truth and result file of one sequence → ``(gt, results, length)``."""
-    gt = _parse_mot_file(spec.gt_file)
+    gt = _parse_gt_file(spec.gt_file)
     res_file = results_dir / f"{spec.name}.txt"
     if res_file.is_file():
         res = _parse_mot_file(res_file)

@@ -32,6 +32,8 @@ CHI2INV95: dict[int, float] = {
 }
 
 _NDIM = 4  # measurement dimensions (cx, cy, a, h)
+_DIAG4 = np.arange(_NDIM)  # diagonal indices of a [4, 4] matrix
+_DIAG8 = np.arange(2 * _NDIM)  # ... of an [8, 8] one
 _MIN_HEIGHT = 1e-6  # pixels; keeps the aspect ratio finite for degenerate boxes
 
 # Fixed standard deviations of the aspect ratio (dimensionless; it does not scale with height).
@@ -54,11 +56,14 @@ def xyxy_to_xyah(boxes: np.ndarray) -> np.ndarray:
         ``[..., 4]`` float64 ``xyah`` (new array; the input is not modified).
     """
     boxes = np.asarray(boxes, dtype=np.float64)
+    out = np.empty(boxes.shape[:-1] + (4,))
     w = boxes[..., 2] - boxes[..., 0]
     h = np.maximum(boxes[..., 3] - boxes[..., 1], _MIN_HEIGHT)
-    cx = boxes[..., 0] + 0.5 * w
-    cy = boxes[..., 1] + 0.5 * h
-    return np.stack([cx, cy, w / h, h], axis=-1)
+    out[..., 0] = boxes[..., 0] + 0.5 * w
+    out[..., 1] = boxes[..., 1] + 0.5 * h
+    out[..., 2] = w / h
+    out[..., 3] = h
+    return out
 
 
 def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
@@ -100,20 +105,23 @@ class KalmanFilter:
         motion = np.eye(2 * _NDIM)
         motion[:_NDIM, _NDIM:] = dt * np.eye(_NDIM)
         self._motion_mat = motion  # [8, 8] F: x_{t+1} = F x_t
-        self._update_mat = np.eye(_NDIM, 2 * _NDIM)  # [4, 8] H: z = H x
+        # The measurement matrix H = [I₄ 0] (z = H x) is applied by slicing: H x = x[:4].
+        # Noise std = slope · h + offset per state entry: proportional to the box height, except the aspect
+        # ratio's fixed deviations.
+        wp, wv = self.std_weight_position, self.std_weight_velocity
+        self._process_std_slope = np.array([wp, wp, 0.0, wp, wv, wv, 0.0, wv])
+        self._process_std_offset = np.array([0.0, 0.0, _ASPECT_STD_PROCESS, 0.0, 0.0, 0.0, _ASPECT_VEL_STD_PROCESS, 0.0])
+        self._measurement_std_slope = np.array([wp, wp, 0.0, wp])
+        self._measurement_std_offset = np.array([0.0, 0.0, _ASPECT_STD_MEASUREMENT, 0.0])
 
     # ------------------------------------------------------------------ noise models
     def _process_std(self, h: np.ndarray) -> np.ndarray:
         """Process noise std ``[N, 8]`` for heights ``h [N]``."""
-        wp, wv = self.std_weight_position * h, self.std_weight_velocity * h
-        pos_a = np.full_like(h, _ASPECT_STD_PROCESS)
-        vel_a = np.full_like(h, _ASPECT_VEL_STD_PROCESS)
-        return np.stack([wp, wp, pos_a, wp, wv, wv, vel_a, wv], axis=-1)
+        return h[:, None] * self._process_std_slope + self._process_std_offset
 
     def _measurement_std(self, h: np.ndarray) -> np.ndarray:
         """Measurement noise std ``[N, 4]`` for heights ``h [N]``."""
-        wp = self.std_weight_position * h
-        return np.stack([wp, wp, np.full_like(h, _ASPECT_STD_MEASUREMENT), wp], axis=-1)
+        return h[:, None] * self._measurement_std_slope + self._measurement_std_offset
 
     # ------------------------------------------------------------------ filter steps
     def initiate(self, measurement: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,15 +133,30 @@ class KalmanFilter:
         Returns:
             ``mean [8]`` (velocities 0) and ``cov [8, 8]`` (diagonal).
         """
-        z = np.asarray(measurement, dtype=np.float64).reshape(_NDIM)
-        mean = np.concatenate([z, np.zeros(_NDIM)])
-        h = z[3:4]
-        std = self._process_std(h)[0]
-        std[:_NDIM] *= _INIT_POSITION_FACTOR
-        std[_NDIM:] *= _INIT_VELOCITY_FACTOR
+        means, covs = self.multi_initiate(np.asarray(measurement, dtype=np.float64).reshape(1, _NDIM))
+        return means[0], covs[0]
+
+    def multi_initiate(self, measurements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start ``N`` tracks at once (see :meth:`initiate`).
+
+        Args:
+            measurements: ``[N, 4]`` ``(cx, cy, a, h)``.
+
+        Returns:
+            ``means [N, 8]`` (velocities 0) and diagonal ``covs [N, 8, 8]``.
+        """
+        z = np.asarray(measurements, dtype=np.float64).reshape(-1, _NDIM)
+        n = z.shape[0]
+        means = np.zeros((n, 2 * _NDIM))
+        means[:, :_NDIM] = z
+        std = self._process_std(z[:, 3])  # [N, 8]
+        std[:, :_NDIM] *= _INIT_POSITION_FACTOR
+        std[:, _NDIM:] *= _INIT_VELOCITY_FACTOR
         # The aspect ratio keeps its own constants, without the init factors (DeepSORT convention).
-        std[2], std[6] = _ASPECT_STD_PROCESS, _ASPECT_VEL_STD_PROCESS
-        return mean, np.diag(std**2)
+        std[:, 2], std[:, 6] = _ASPECT_STD_PROCESS, _ASPECT_VEL_STD_PROCESS
+        covs = np.zeros((n, 2 * _NDIM, 2 * _NDIM))
+        covs[:, _DIAG8, _DIAG8] = std**2
+        return means, covs
 
     def predict(self, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One prediction step for one track: ``mean [8], cov [8, 8] -> mean [8], cov [8, 8]``."""
@@ -153,11 +176,9 @@ class KalmanFilter:
         means = np.asarray(means, dtype=np.float64)
         covs = np.asarray(covs, dtype=np.float64)
         std = self._process_std(means[:, 3])  # [N, 8]
-        motion_cov = np.zeros_like(covs)  # [N, 8, 8] diagonal Q
-        idx = np.arange(2 * _NDIM)
-        motion_cov[:, idx, idx] = std**2
         new_means = means @ self._motion_mat.T
-        new_covs = self._motion_mat @ covs @ self._motion_mat.T + motion_cov
+        new_covs = self._motion_mat @ covs @ self._motion_mat.T  # [N, 8, 8] F P Fᵀ (a new array)
+        new_covs[:, _DIAG8, _DIAG8] += std**2  # + Q (diagonal)
         return new_means, new_covs
 
     def project(self, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,11 +198,10 @@ class KalmanFilter:
         """
         means = np.asarray(means, dtype=np.float64)
         covs = np.asarray(covs, dtype=np.float64)
-        h_mat = self._update_mat
-        proj_means = means @ h_mat.T  # [N, 4]
-        proj_covs = h_mat @ covs @ h_mat.T  # [N, 4, 4]
-        idx = np.arange(_NDIM)
-        proj_covs[:, idx, idx] += self._measurement_std(means[:, 3]) ** 2
+        # H = [I 0] selects the first four state entries: H x = x[:4], H P Hᵀ = P[:4, :4].
+        proj_means = means[:, :_NDIM].copy()  # [N, 4]
+        proj_covs = covs[:, :_NDIM, :_NDIM].copy()  # [N, 4, 4]
+        proj_covs[:, _DIAG4, _DIAG4] += self._measurement_std(means[:, 3]) ** 2  # + R
         return proj_means, proj_covs
 
     def update(
@@ -217,7 +237,7 @@ class KalmanFilter:
         covs = np.asarray(covs, dtype=np.float64)
         z = np.asarray(measurements, dtype=np.float64)
         proj_means, proj_covs = self.multi_project(means, covs)  # [N, 4], [N, 4, 4]
-        cross = self._update_mat @ covs  # [N, 4, 8] = H P (P symmetric, so (P Hᵀ)ᵀ)
+        cross = covs[:, :_NDIM, :]  # [N, 4, 8] = H P (P symmetric, so (P Hᵀ)ᵀ)
         gain = np.linalg.solve(proj_covs, cross).transpose(0, 2, 1)  # [N, 8, 4] K = P Hᵀ S⁻¹
         innovation = z - proj_means  # [N, 4]
         new_means = means + np.einsum("nij,nj->ni", gain, innovation)
@@ -256,13 +276,20 @@ class KalmanFilter:
             ``[N, M]`` float64.
         """
         z = np.asarray(measurements, dtype=np.float64).reshape(-1, _NDIM)
-        n = np.asarray(means).shape[0]
-        if n == 0 or z.shape[0] == 0:
-            return np.zeros((n, z.shape[0]))
+        n, m = np.asarray(means).shape[0], z.shape[0]
+        if n == 0 or m == 0:
+            return np.zeros((n, m))
         proj_means, proj_covs = self.multi_project(means, covs)
         k = 2 if only_position else _NDIM
-        proj_means, proj_covs, z = proj_means[:, :k], proj_covs[:, :k, :k], z[:, :k]
-        diff = z[None, :, :] - proj_means[:, None, :]  # [N, M, k]
-        chol = np.linalg.cholesky(proj_covs)  # [N, k, k] lower
-        white = np.linalg.solve(chol, diff.transpose(0, 2, 1))  # [N, k, M] = L⁻¹ d
-        return np.sum(white**2, axis=1)
+        # d² = (z − p)ᵀ S⁻¹ (z − p) = zᵀS⁻¹z − 2 (S⁻¹p)ᵀz + pᵀS⁻¹p: two matrix products instead of a
+        # batched [N, M, k] solve. Coordinates are centred first so the three terms stay small.
+        centre = z[:, :k].mean(axis=0)
+        zc = z[:, :k] - centre  # [M, k]
+        pc = proj_means[:, :k] - centre  # [N, k]
+        s_inv = np.linalg.inv(proj_covs[:, :k, :k])  # [N, k, k]
+        s_inv_p = np.einsum("nij,nj->ni", s_inv, pc)  # [N, k]
+        zz = (zc[:, :, None] * zc[:, None, :]).reshape(m, k * k)  # [M, k·k] outer products z zᵀ
+        dist = s_inv.reshape(n, k * k) @ zz.T  # [N, M] zᵀS⁻¹z
+        dist -= 2.0 * (s_inv_p @ zc.T)
+        dist += np.einsum("ni,ni->n", s_inv_p, pc)[:, None]
+        return np.maximum(dist, 0.0, out=dist)

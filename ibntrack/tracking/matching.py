@@ -6,6 +6,7 @@ Inputs are never modified.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -44,11 +45,12 @@ def iou_distance(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
     if a.shape[0] == 0 or b.shape[0] == 0:
         return np.zeros((a.shape[0], b.shape[0]))
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    area_a = np.maximum(a[:, 2] - a[:, 0], 0.0) * np.maximum(a[:, 3] - a[:, 1], 0.0)  # [N]
+    area_b = np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)  # [M]
     lt = np.maximum(a[:, None, :2], b[None, :, :2])  # [N, M, 2]
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])  # [N, M, 2]
-    wh = np.clip(rb - lt, 0, None)
+    wh = np.minimum(a[:, None, 2:], b[None, :, 2:])  # [N, M, 2] right-bottom corner of the intersection
+    wh -= lt
+    np.maximum(wh, 0.0, out=wh)
     inter = wh[..., 0] * wh[..., 1]
     union = area_a[:, None] + area_b[None, :] - inter
     iou = np.where(union > 0, inter / np.maximum(union, _EPS), 0.0)
@@ -71,9 +73,10 @@ def embedding_distance(track_feats: np.ndarray, det_feats: np.ndarray) -> np.nda
         raise ValueError(f"track_feats [N, E] and det_feats [M, E] must share E, got {t.shape} and {d.shape}")
     if t.shape[0] == 0 or d.shape[0] == 0:
         return np.zeros((t.shape[0], d.shape[0]))
-    t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), _EPS)
-    d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), _EPS)
-    return np.clip(1.0 - t @ d.T, 0.0, _MAX_COSINE_DISTANCE)
+    t = t / np.maximum(np.sqrt(np.add.reduce(t * t, axis=1)), _EPS)[:, None]
+    d = d / np.maximum(np.sqrt(np.add.reduce(d * d, axis=1)), _EPS)[:, None]
+    dist = 1.0 - t @ d.T
+    return np.minimum(np.maximum(dist, 0.0, out=dist), _MAX_COSINE_DISTANCE, out=dist)
 
 
 def fuse_motion(
@@ -139,7 +142,11 @@ def linear_assignment(
 
     Solves the rectangular problem extended with "unmatched" options costing ``thresh / 2`` per row and
     per column (``lap.lapjv(extend_cost=True, cost_limit=thresh)``), so a pair is used only when its cost
-    is below ``thresh``; non-finite costs forbid a pair. Both backends solve the same problem.
+    is at most ``thresh``; non-finite costs forbid a pair. Both backends solve the same problem.
+
+    A pair costing more than ``thresh`` is never in an optimal solution (leaving both unmatched costs
+    ``thresh``), so only the feasible pairs matter: a feasible pair alone in its row and its column is
+    matched without the solver, and the solver gets the rows and columns that have a choice.
 
     Args:
         cost: ``[N, M]``.
@@ -154,7 +161,7 @@ def linear_assignment(
     cost = np.asarray(cost, dtype=np.float64)
     if cost.ndim != 2:
         raise ValueError(f"cost must be a 2-d [N, M] array, got shape {cost.shape}")
-    if not (np.isfinite(thresh) and thresh > 0):
+    if not (isinstance(thresh, int | float | np.floating) and math.isfinite(thresh) and thresh > 0):
         raise ValueError(f"thresh must be a positive finite number, got {thresh!r}")
     if backend == "auto":
         backend = "lap" if _lap is not None else "scipy"
@@ -165,21 +172,36 @@ def linear_assignment(
     n, m = cost.shape
     if n == 0 or m == 0:
         return np.empty((0, 2), dtype=np.int64), np.arange(n), np.arange(m)
-    # Any cost above thresh is as forbidden as inf; clipping keeps the solver's numbers small.
-    forbidden = thresh + 1.0
-    clipped = np.where(np.isfinite(cost), np.minimum(cost, forbidden), forbidden)
-    if backend == "lap":
-        _, row_to_col, _ = _lap.lapjv(clipped, extend_cost=True, cost_limit=thresh)
-    else:
-        row_to_col = _scipy_extended(clipped, thresh)
-    rows = np.flatnonzero(row_to_col >= 0)
-    cols = row_to_col[rows]
-    keep = clipped[rows, cols] <= thresh
-    rows, cols = rows[keep], cols[keep]
-    matches = np.stack([rows, cols], axis=1).astype(np.int64)
-    unmatched_a = np.setdiff1d(np.arange(n), rows)
-    unmatched_b = np.setdiff1d(np.arange(m), cols)
-    return matches, unmatched_a, unmatched_b
+    feasible = cost <= thresh  # [N, M]; inf and nan never are
+    if not feasible.any():
+        return np.empty((0, 2), dtype=np.int64), np.arange(n), np.arange(m)
+    row_deg = np.count_nonzero(feasible, axis=1)  # [N]
+    col_deg = np.count_nonzero(feasible, axis=0)  # [M]
+    row_to_col = np.full(n, -1, dtype=np.int64)
+    lone_rows, lone_cols = np.nonzero(feasible & (row_deg == 1)[:, None] & (col_deg == 1)[None, :])
+    row_to_col[lone_rows] = lone_cols
+    if lone_rows.size < np.count_nonzero(row_deg):  # some rows have a choice: solve those
+        col_free = col_deg > 0
+        col_free[lone_cols] = False
+        rows, cols = np.flatnonzero((row_deg > 0) & (row_to_col < 0)), np.flatnonzero(col_free)
+        sub = cost[np.ix_(rows, cols)]  # [R, C]
+        # Every infeasible pair costs the same (thresh + 1): it keeps the solver's numbers small.
+        sub = np.where(feasible[np.ix_(rows, cols)], sub, thresh + 1.0)
+        if backend == "lap":
+            _, sub_to_col, _ = _lap.lapjv(sub, extend_cost=True, cost_limit=thresh)
+        else:
+            sub_to_col = _scipy_extended(sub, thresh)
+        ok = np.flatnonzero(sub_to_col >= 0)
+        ok = ok[sub[ok, sub_to_col[ok]] <= thresh]
+        row_to_col[rows[ok]] = cols[sub_to_col[ok]]
+    matched = row_to_col >= 0
+    rows = np.flatnonzero(matched)
+    matches = np.empty((rows.size, 2), dtype=np.int64)
+    matches[:, 0] = rows
+    matches[:, 1] = row_to_col[rows]
+    col_free = np.ones(m, dtype=bool)
+    col_free[matches[:, 1]] = False
+    return matches, np.flatnonzero(~matched), np.flatnonzero(col_free)
 
 
 def _scipy_extended(cost: np.ndarray, thresh: float) -> np.ndarray:

@@ -5,27 +5,32 @@
 1. predict every tracked and lost track one frame ahead (vectorised Kalman prediction);
 2. match high-score detections to tracked and lost tracks by appearance (cosine distance of smoothed
    embeddings) fused with Kalman motion and gated by it (skipped without embeddings);
-3. match the rest by IoU with the predicted boxes — tracked tracks only when step 2 ran (FairMOT: lost
-   tracks are re-found by appearance), tracked and lost tracks otherwise (ByteTrack);
+3. match the rest by IoU with the predicted boxes — tracked tracks only, with the stricter
+   ``match_thresh_iou_after_emb``, when step 2 ran (FairMOT: lost tracks are re-found by appearance);
+   tracked and lost tracks with ``match_thresh_iou`` otherwise (ByteTrack's first association);
 4. match tracked tracks still unmatched to low-score detections by IoU (ByteTrack's second pass); the
    tracked tracks left become LOST;
 5. match unconfirmed tracks (born last frame) to the remaining high-score detections by IoU: matched ones
-   are confirmed and get an ID, the others are removed;
+   are confirmed and get an ID, the others are removed; then every track matched in steps 2–5 is corrected
+   with its detection in one batch (Kalman update, embedding EMA; a step never reads the state of a track
+   that an earlier step matched, so deferring the corrections changes nothing);
 6. start unconfirmed tracks from the remaining high-score detections scoring at least ``new_track_thresh``
    (confirmed at once in the first frame);
 7. remove lost tracks unseen for ``max_time_lost`` frames (the buffer; see ``_remove_expired``).
 
 Track IDs come from a counter owned by the tracker instance; :meth:`MultiObjectTracker.reset` restarts it.
+The tracks' state lives in one :class:`~ibntrack.tracking.table.TrackTable` (arrays over tracks), so each
+step is a few vectorised operations on row indices; the :class:`Track` objects returned are views of rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ibntrack.tracking.kalman import KalmanFilter, xyah_to_xyxy, xyxy_to_xyah
+from ibntrack.tracking.kalman import KalmanFilter, xyxy_to_xyah
 from ibntrack.tracking.matching import (
     embedding_distance,
     fuse_motion,
@@ -33,11 +38,13 @@ from ibntrack.tracking.matching import (
     iou_distance,
     linear_assignment,
 )
-from ibntrack.tracking.track import Track, TrackState
+from ibntrack.tracking.table import TrackState, TrackTable
+from ibntrack.tracking.track import Track
 
 __all__ = ["MultiObjectTracker", "TrackerConfig"]
 
 _REFERENCE_FPS = 30.0  # track_buffer is given in frames at this frame rate
+_TRACKED, _LOST = TrackState.TRACKED.value, TrackState.LOST.value
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,12 @@ class TrackerConfig:
             pass (step 4); lower scores are dropped. Setting it equal to ``det_thresh`` disables step 4.
         new_track_thresh: minimum score of an unmatched high detection to start a track (step 6).
         match_thresh_emb: maximum fused appearance/motion cost in step 2 (cosine distance ≈ 0.4).
-        match_thresh_iou: maximum ``1 − IoU`` in step 3.
+        match_thresh_iou: maximum ``1 − IoU`` in step 3 without the appearance step, where IoU is the
+            first association (ByteTrack's 0.8, i.e. IoU ≥ 0.2: low-frame-rate and fast objects move far
+            between frames).
+        match_thresh_iou_after_emb: maximum ``1 − IoU`` in step 3 after the appearance step (FairMOT's
+            0.5): it only sees tracked tracks whose appearance did not match, and a looser value lets
+            them take a neighbour's detection (more identity switches).
         second_match_thresh: maximum ``1 − IoU`` in step 4 (low-score detections).
         unconfirmed_match_thresh: maximum ``1 − IoU`` in step 5 (unconfirmed tracks).
         track_buffer: frames a lost track is kept (and can be re-found) at 30 fps; scaled by
@@ -69,7 +81,8 @@ class TrackerConfig:
     low_thresh: float = 0.1
     new_track_thresh: float = 0.6
     match_thresh_emb: float = 0.4
-    match_thresh_iou: float = 0.5
+    match_thresh_iou: float = 0.8
+    match_thresh_iou_after_emb: float = 0.5
     second_match_thresh: float = 0.5
     unconfirmed_match_thresh: float = 0.7
     track_buffer: int = 30
@@ -84,7 +97,12 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         for name in ("det_thresh", "low_thresh", "new_track_thresh", "motion_lambda", "ema_alpha"):
             _check_range(name, getattr(self, name), 0.0, 1.0)
-        for name in ("match_thresh_iou", "second_match_thresh", "unconfirmed_match_thresh"):
+        for name in (
+            "match_thresh_iou",
+            "match_thresh_iou_after_emb",
+            "second_match_thresh",
+            "unconfirmed_match_thresh",
+        ):
             value = getattr(self, name)
             _check_range(name, value, 0.0, 1.0)
             if value == 0.0:
@@ -117,22 +135,27 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
         raise ValueError(f"{name} must be in [{lo}, {hi}], got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Frame:
-    """One frame's validated detections (``N`` rows)."""
+    """One frame's validated detections (``N`` rows), the predicted track boxes and the matches so far."""
 
     boxes: np.ndarray  # [N, 4] float32 xyxy
     scores: np.ndarray  # [N] float32
     embeddings: np.ndarray | None  # [N, E] float32 or None
     classes: np.ndarray  # [N] int64
     xyah: np.ndarray  # [N, 4] float64 Kalman measurements
-
-    def embedding(self, i: int) -> np.ndarray | None:
-        return None if self.embeddings is None else self.embeddings[i]
+    track_boxes: np.ndarray | None = None  # [T, 4] float64 xyxy, every table row, set after step 1
+    matched_rows: list[np.ndarray] = field(default_factory=list)  # table rows matched, per step
+    matched_dets: list[np.ndarray] = field(default_factory=list)  # their detections, per step
 
 
 class MultiObjectTracker:
     """Online multi-object tracker; one instance per video stream.
+
+    The tracker owns the state of its tracks as one :class:`~ibntrack.tracking.table.TrackTable` (Kalman
+    means ``[T, 8]``, covariances ``[T, 8, 8]``, embeddings ``[T, E]``, life-cycle fields ``[T]``); every
+    step below works on index arrays of table rows, and the returned :class:`Track` objects are views of
+    rows.
 
     Args:
         config: thresholds (defaults: :class:`TrackerConfig`).
@@ -155,7 +178,7 @@ class MultiObjectTracker:
         #: Frames a lost track survives (can be re-found), ``round(frame_rate / 30 · track_buffer)``.
         self.max_time_lost = int(round(self.frame_rate / _REFERENCE_FPS * self.config.track_buffer))
         self.kalman = kalman if kalman is not None else KalmanFilter()
-        self._tracks: list[Track] = []
+        self._table = TrackTable(self.config.ema_alpha)
         self._frame_id = 0
         self._last_id = 0
 
@@ -168,16 +191,16 @@ class MultiObjectTracker:
     @property
     def tracked_tracks(self) -> list[Track]:
         """Tracks in state TRACKED, confirmed or not."""
-        return [t for t in self._tracks if t.state == TrackState.TRACKED]
+        return self._views(self._table.state == _TRACKED)
 
     @property
     def lost_tracks(self) -> list[Track]:
         """Tracks in state LOST (still recoverable)."""
-        return [t for t in self._tracks if t.state == TrackState.LOST]
+        return self._views(self._table.state == _LOST)
 
     def reset(self) -> None:
         """Forget all tracks and restart frame count and IDs at 1 (call between sequences)."""
-        self._tracks = []
+        self._table = TrackTable(self.config.ema_alpha)
         self._frame_id = 0
         self._last_id = 0
 
@@ -199,50 +222,56 @@ class MultiObjectTracker:
 
         Returns:
             The confirmed tracks matched in this frame (state TRACKED) whose box area is at least
-            ``min_box_area``. They are live objects: read them before the next ``update``.
+            ``min_box_area``. They are live views of the tracker's state: read them before the next
+            ``update``.
         """
         dets = self._validate(boxes_xyxy, scores, embeddings, classes)
         self._frame_id += 1
+        table = self._table
         high = np.flatnonzero(dets.scores >= self.config.det_thresh)
         low = np.flatnonzero((dets.scores >= self.config.low_thresh) & (dets.scores < self.config.det_thresh))
-        unconfirmed = [t for t in self._tracks if t.state == TrackState.TRACKED and not t.is_activated]
-        pool = [
-            t for t in self._tracks if t.is_activated and t.state in (TrackState.TRACKED, TrackState.LOST)
-        ]
+        tracked = table.state == _TRACKED
+        unconfirmed = np.flatnonzero(tracked & ~table.activated)
+        pool = np.flatnonzero(table.activated & (tracked | (table.state == _LOST)))  # rows, creation order
 
-        self._predict()  # 1
+        table.predict(self.kalman)  # 1: every row is TRACKED or LOST here
+        dets.track_boxes = table.boxes()  # steps 2-5 never change the state of unmatched tracks
         appearance = self.config.use_embeddings and dets.embeddings is not None
         if appearance:
             pool, high = self._match_appearance(pool, dets, high)  # 2
-        pool, high = self._match_iou(pool, dets, high, include_lost=not appearance)  # 3
+        pool, high = self._match_iou(pool, dets, high, after_appearance=appearance)  # 3
         self._match_low_scores(pool, dets, low)  # 4
         high = self._match_unconfirmed(unconfirmed, dets, high)  # 5
+        self._correct_matched(dets)  # 5, end
         self._start_tracks(dets, high)  # 6
         self._remove_expired()  # 7
 
-        self._tracks = [t for t in self._tracks if t.state != TrackState.REMOVED]
-        return [t for t in self._tracks if self._is_output(t)]
+        table.compact()
+        out = (table.state == _TRACKED) & table.activated & (table.frame_id == self._frame_id)
+        if out.any():
+            out &= table.areas() >= self.config.min_box_area
+        return self._views(out)
 
     # ------------------------------------------------------------------ steps
-    def _predict(self) -> None:
-        """Step 1: one Kalman prediction for every tracked and lost track."""
-        live = [t for t in self._tracks if t.state in (TrackState.TRACKED, TrackState.LOST)]
-        Track.multi_predict(self.kalman, live)
-
     def _match_appearance(
-        self, pool: list[Track], dets: _Frame, high: np.ndarray
-    ) -> tuple[list[Track], np.ndarray]:
+        self, pool: np.ndarray, dets: _Frame, high: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Step 2: cosine distance of smoothed embeddings, fused with and gated by motion."""
-        cost = np.full((len(pool), high.size), np.inf)
-        with_emb = [i for i, t in enumerate(pool) if t.embedding is not None]
-        if with_emb and high.size:
-            feats = np.stack([pool[i].embedding for i in with_emb])
-            cost[with_emb] = embedding_distance(feats, dets.embeddings[high])
+        table = self._table
+        if pool.size == 0 or high.size == 0:
+            return pool, high
+        with_emb = table.has_emb[pool]
+        if with_emb.all():
+            cost = embedding_distance(table.emb[pool], dets.embeddings[high])
+        else:
+            cost = np.full((pool.size, high.size), np.inf)
+            cost[with_emb] = embedding_distance(table.emb[pool[with_emb]], dets.embeddings[high])
+        if with_emb.any():
             cost = fuse_motion(
                 self.kalman,
                 cost,
-                np.stack([t.mean for t in pool]),
-                np.stack([t.covariance for t in pool]),
+                table.means[pool],
+                table.covs[pool],
                 dets.xyah[high],
                 lambda_=self.config.motion_lambda,
                 gate=self.config.gating,
@@ -250,46 +279,48 @@ class MultiObjectTracker:
         return self._assign(pool, dets, high, cost, self.config.match_thresh_emb)
 
     def _match_iou(
-        self, pool: list[Track], dets: _Frame, high: np.ndarray, include_lost: bool
-    ) -> tuple[list[Track], np.ndarray]:
+        self, pool: np.ndarray, dets: _Frame, high: np.ndarray, after_appearance: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Step 3: IoU with predicted boxes; lost tracks take part only without the appearance step.
 
         Returns the unmatched tracked tracks (lost ones that stay unmatched are left out) and the
         unmatched high-score detections.
         """
-        candidates = [t for t in pool if include_lost or t.state == TrackState.TRACKED]
+        state = self._table.state
+        if after_appearance:
+            candidates, thresh = pool[state[pool] == _TRACKED], self.config.match_thresh_iou_after_emb
+        else:
+            candidates, thresh = pool, self.config.match_thresh_iou
         cost = self._iou_cost(candidates, dets, high, self.config.fuse_score)
-        rest, high = self._assign(candidates, dets, high, cost, self.config.match_thresh_iou)
-        return [t for t in rest if t.state == TrackState.TRACKED], high
+        rest, high = self._assign(candidates, dets, high, cost, thresh)
+        return rest[state[rest] == _TRACKED], high
 
-    def _match_low_scores(self, pool: list[Track], dets: _Frame, low: np.ndarray) -> None:
+    def _match_low_scores(self, pool: np.ndarray, dets: _Frame, low: np.ndarray) -> None:
         """Step 4: ByteTrack's second pass; tracked tracks still unmatched afterwards become LOST."""
         cost = self._iou_cost(pool, dets, low, fuse=False)
         rest, _ = self._assign(pool, dets, low, cost, self.config.second_match_thresh)
-        for track in rest:
-            track.mark_lost()
+        self._table.mark_lost(rest)
 
-    def _match_unconfirmed(self, unconfirmed: list[Track], dets: _Frame, high: np.ndarray) -> np.ndarray:
+    def _match_unconfirmed(self, unconfirmed: np.ndarray, dets: _Frame, high: np.ndarray) -> np.ndarray:
         """Step 5: confirm tracks born last frame that match again; remove the others."""
-        cost = self._class_gate(
-            unconfirmed, dets, high, self._iou_cost(unconfirmed, dets, high, self.config.fuse_score)
+        cost = self._iou_cost(unconfirmed, dets, high, self.config.fuse_score)
+        matches, u_track, u_det = linear_assignment(
+            self._class_gate(unconfirmed, dets, high, cost), self.config.unconfirmed_match_thresh
         )
-        matches, u_track, u_det = linear_assignment(cost, self.config.unconfirmed_match_thresh)
-        self._apply_matches(unconfirmed, dets, high, matches)
-        for ti in matches[:, 0]:
-            unconfirmed[ti].confirm(self._next_id())
-        for ti in u_track:
-            unconfirmed[ti].mark_removed()
+        self._record_matches(unconfirmed, dets, high, matches)
+        self._table.confirm(unconfirmed[matches[:, 0]], self._next_ids(matches.shape[0]))
+        self._table.mark_removed(unconfirmed[u_track])
         return high[u_det]
 
     def _start_tracks(self, dets: _Frame, high: np.ndarray) -> None:
         """Step 6: new tracks from confident unmatched detections; confirmed at once in frame 1."""
-        for j in high[dets.scores[high] >= self.config.new_track_thresh]:
-            track = Track(
-                dets.boxes[j], dets.scores[j], dets.classes[j], dets.embedding(j), self.config.ema_alpha
-            )
-            track.activate(self.kalman, self._frame_id, self._next_id() if self._frame_id == 1 else None)
-            self._tracks.append(track)
+        new = high[dets.scores[high] >= self.config.new_track_thresh]
+        if new.size == 0:
+            return
+        embeddings = None if dets.embeddings is None else dets.embeddings[new]
+        rows = self._table.append(dets.boxes[new], dets.scores[new], dets.classes[new], embeddings)
+        ids = self._next_ids(new.size) if self._frame_id == 1 else None
+        self._table.activate(self.kalman, rows, self._frame_id, ids)
 
     def _remove_expired(self) -> None:
         """Step 7: lost tracks unseen for ``max_time_lost`` frames are removed.
@@ -297,51 +328,69 @@ class MultiObjectTracker:
         A track last matched in frame ``f`` can be re-found up to frame ``f + max_time_lost`` and is removed
         at the end of that frame if it was not.
         """
-        for track in self._tracks:
-            if track.state == TrackState.LOST and self._frame_id - track.frame_id >= self.max_time_lost:
-                track.mark_removed()
+        table = self._table
+        expired = (table.state == _LOST) & (self._frame_id - table.frame_id >= self.max_time_lost)
+        table.mark_removed(np.flatnonzero(expired))
 
     # ------------------------------------------------------------------ helpers
-    def _next_id(self) -> int:
-        self._last_id += 1
-        return self._last_id
+    def _next_ids(self, count: int) -> np.ndarray:
+        """``count`` new consecutive identities."""
+        ids = np.arange(self._last_id + 1, self._last_id + 1 + count)
+        self._last_id += count
+        return ids
 
-    def _is_output(self, track: Track) -> bool:
-        if track.state != TrackState.TRACKED or not track.is_activated or track.frame_id != self._frame_id:
-            return False
-        return track.area >= self.config.min_box_area
+    def _views(self, mask: np.ndarray) -> list[Track]:
+        """The :class:`Track` views of the table rows selected by ``mask [T]``."""
+        return [Track.of(self._table, row) for row in np.flatnonzero(mask).tolist()]
 
-    def _iou_cost(self, tracks: list[Track], dets: _Frame, idx: np.ndarray, fuse: bool) -> np.ndarray:
-        """``[len(tracks), idx.size]`` ``1 − IoU`` between predicted track boxes and detections ``idx``."""
-        boxes = xyah_to_xyxy(np.stack([t.mean for t in tracks])) if tracks else np.zeros((0, 4))
-        cost = iou_distance(boxes, dets.boxes[idx])
-        if fuse and cost.size:
+    def _iou_cost(self, rows: np.ndarray, dets: _Frame, idx: np.ndarray, fuse: bool) -> np.ndarray:
+        """``[rows.size, idx.size]`` ``1 − IoU`` between predicted track boxes and detections ``idx``."""
+        if rows.size == 0 or idx.size == 0:
+            return np.zeros((rows.size, idx.size))
+        cost = iou_distance(dets.track_boxes[rows], dets.boxes[idx])
+        if fuse:
             cost = fuse_score(cost, dets.scores[idx])
         return cost
 
-    def _class_gate(self, tracks: list[Track], dets: _Frame, idx: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    def _class_gate(self, rows: np.ndarray, dets: _Frame, idx: np.ndarray, cost: np.ndarray) -> np.ndarray:
         """With ``per_class``, forbid (``inf``) every pair whose track and detection classes differ."""
         if not self.config.per_class or cost.size == 0:
             return cost
-        track_cls = np.array([t.cls for t in tracks])
-        return np.where(track_cls[:, None] == dets.classes[idx][None, :], cost, np.inf)
+        same = self._table.classes[rows][:, None] == dets.classes[idx][None, :]
+        return cost if same.all() else np.where(same, cost, np.inf)
 
     def _assign(
-        self, tracks: list[Track], dets: _Frame, idx: np.ndarray, cost: np.ndarray, thresh: float
-    ) -> tuple[list[Track], np.ndarray]:
-        """Solve ``cost``, update matched tracks (re-activating lost ones), return the leftovers."""
-        matches, u_track, u_det = linear_assignment(self._class_gate(tracks, dets, idx, cost), thresh)
-        self._apply_matches(tracks, dets, idx, matches)
-        return [tracks[i] for i in u_track], idx[u_det]
+        self, rows: np.ndarray, dets: _Frame, idx: np.ndarray, cost: np.ndarray, thresh: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Solve ``cost``, record the matches (corrected after step 5), return the leftovers."""
+        matches, u_track, u_det = linear_assignment(self._class_gate(rows, dets, idx, cost), thresh)
+        self._record_matches(rows, dets, idx, matches)
+        return rows[u_track], idx[u_det]
 
-    def _apply_matches(self, tracks: list[Track], dets: _Frame, idx: np.ndarray, matches: np.ndarray) -> None:
-        """Correct ``tracks[matches[:, 0]]`` with detections ``idx[matches[:, 1]]`` (one Kalman batch)."""
-        if matches.shape[0] == 0:
+    @staticmethod
+    def _record_matches(rows: np.ndarray, dets: _Frame, idx: np.ndarray, matches: np.ndarray) -> None:
+        """Note that rows ``rows[matches[:, 0]]`` matched detections ``idx[matches[:, 1]]``."""
+        if matches.shape[0]:
+            dets.matched_rows.append(rows[matches[:, 0]])
+            dets.matched_dets.append(idx[matches[:, 1]])
+
+    def _correct_matched(self, dets: _Frame) -> None:
+        """Correct every matched track with its detection: one Kalman update and embedding EMA batch.
+
+        Lost tracks are re-activated (tracklet restarts), tracked ones extend their tracklet.
+        """
+        if not dets.matched_rows:
             return
-        j = idx[matches[:, 1]]
-        embeddings = None if dets.embeddings is None else dets.embeddings[j]
-        matched = [tracks[i] for i in matches[:, 0]]
-        Track.multi_update(self.kalman, matched, dets.boxes[j], dets.scores[j], self._frame_id, embeddings)
+        rows, j = np.concatenate(dets.matched_rows), np.concatenate(dets.matched_dets)
+        self._table.update(
+            self.kalman,
+            rows,
+            dets.boxes[j],
+            dets.scores[j],
+            self._frame_id,
+            None if dets.embeddings is None else dets.embeddings[j],
+            xyah=dets.xyah[j],
+        )
 
     @staticmethod
     def _validate(
@@ -359,9 +408,9 @@ class MultiObjectTracker:
         scores = np.asarray(scores, dtype=np.float32)
         if scores.shape != (n,):
             raise ValueError(f"scores must have shape [N] = [{n}], got {scores.shape}")
-        if not (np.all(np.isfinite(boxes))):
+        if not np.isfinite(boxes).all():
             raise ValueError("boxes_xyxy must be finite")
-        if not np.all(np.isfinite(scores)):
+        if not np.isfinite(scores).all():
             raise ValueError("scores must be finite")
         emb = None
         if embeddings is not None:
@@ -370,7 +419,7 @@ class MultiObjectTracker:
                 raise ValueError(f"embeddings must have shape [N, E] with N = {n}, got {emb.shape}")
             if emb.shape[1] == 0:
                 emb = None
-            elif not np.all(np.isfinite(emb)):
+            elif not np.isfinite(emb).all():
                 raise ValueError("embeddings must be finite")
         if classes is None:
             cls = np.zeros(n, dtype=np.int64)
@@ -378,7 +427,7 @@ class MultiObjectTracker:
             cls_in = np.asarray(classes)
             if cls_in.shape != (n,):
                 raise ValueError(f"classes must have shape [N] = [{n}], got {cls_in.shape}")
-            cls = cls_in.astype(np.int64)
-            if not np.array_equal(cls, cls_in):
+            cls = cls_in.astype(np.int64, copy=False)
+            if cls_in.dtype.kind not in "iub" and not np.array_equal(cls, cls_in):
                 raise ValueError("classes must hold integers")
         return _Frame(boxes=boxes, scores=scores, embeddings=emb, classes=cls, xyah=xyxy_to_xyah(boxes))

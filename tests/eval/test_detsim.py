@@ -117,3 +117,24 @@ def test_load_mot_gt(tmp_path):
     np.testing.assert_array_equal(multi[3][3], [0, 1])
     with pytest.raises(ValueError, match="gt_path"):
         load_mot_gt(tmp_path / "missing.txt")
+
+
+def test_load_mot_gt_mot15_layout(tmp_path):
+    # MOT15 (TUD-Stadtmitte-like): columns 8-10 are world coordinates, not class and visibility.
+    path = tmp_path / "gt.txt"
+    path.write_text(
+        "1,1,88,99,61.08,218.56,1,4.4852,5.5016,0\n"
+        "1,2,181,95,75.808,227.01,1,-1,-1,-1\n"
+        "2,1,90,99,61.08,218.56,1,4.5113,0.25,0\n"
+        "2,3,5,5,10,20,0,3.0,2.0,0\n"  # flag 0: not evaluated
+    )
+    gt = load_mot_gt(path)
+    assert list(gt) == [1, 2]
+    boxes, ids, vis, classes = gt[1]
+    np.testing.assert_allclose(boxes[0], [88, 99, 149.08, 317.56], rtol=1e-6)
+    np.testing.assert_array_equal(ids, [1, 2])
+    np.testing.assert_allclose(vis, [1.0, 1.0])  # not the world y (5.5016)
+    np.testing.assert_array_equal(classes, [0, 0])  # pedestrians, not dropped as class 4
+    np.testing.assert_array_equal(gt[2][1], [1])
+    np.testing.assert_allclose(gt[2][2], [1.0])  # not 0.25
+    assert len(load_mot_gt(path, eval_only=False)[2][0]) == 2

@@ -307,3 +307,33 @@ def test_ids_repeat_across_classes(dirs):
         assert (m["GT_IDs"], m["IDs"], m["IDSW"]) == (2, 2, 0)
         assert m["HOTA"] == pytest.approx(1.0)
         assert m["IDF1"] == pytest.approx(1.0)
+
+
+def _mot15_gt_rows():
+    """TUD-Stadtmitte-like MOT15 ground truth: 10 columns, the last three world coordinates (metres).
+
+    Two pedestrians over 4 frames; their world x/y change every frame and are not integers, so read as
+    class/visibility they would give a new (class, id) identity per frame. Object 2 is not evaluated in
+    frame 4 (flag 0).
+    """
+    rows = []
+    for f in range(1, 5):
+        rows.append(f"{f},1,{BOX_A[0]},{BOX_A[1]},{BOX_A[2]},{BOX_A[3]},1,{4.4852 + 0.31 * f:.4f},5.5016,0")
+        flag = 0 if f == 4 else 1
+        rows.append(f"{f},2,{BOX_B[0]},{BOX_B[1]},{BOX_B[2]},{BOX_B[3]},{flag},12.621,{10.628 - 0.2 * f:.3f},0")
+    return rows
+
+
+def test_mot15_world_coordinates_are_not_classes(dirs):
+    gt_root, res_dir = dirs
+    _write_seq(gt_root, "TUD-like", _mot15_gt_rows(), 4)
+    rows = [_res_row(f, 1, BOX_A) for f in range(1, 5)] + [_res_row(f, 2, BOX_B) for f in range(1, 4)]
+    _write_res(res_dir, "TUD-like", rows)
+    m = evaluate(gt_root, res_dir).combined
+    # The ground truth scored against itself (flag-0 row left out): one identity per object, IDF1 = 1.
+    assert (m["GT_IDs"], m["GT_Dets"], m["IDs"]) == (2, 7, 2)
+    for key in ("IDF1", "HOTA", "MOTA"):
+        assert m[key] == pytest.approx(1.0), key
+    assert m["IDSW"] == 0
+    # Pedestrians: evaluating class 1 gives the same.
+    assert evaluate(gt_root, res_dir, classes=[1]).combined["IDF1"] == pytest.approx(1.0)
