@@ -1,27 +1,40 @@
 # Two commands on a fresh machine:  `make demo`  and  `make test`.
-# Both create .venv on first use and install what they need (torch first, pinned to the CPU wheel).
+# Both create .venv on first use and install what they need (torch first, pinned to the CPU wheel,
+# so that no multi-GB CUDA build is pulled).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.ibntrack-installed
+BASE   := $(VENV)/.ibntrack-base
+DEV    := $(VENV)/.ibntrack-dev
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench cross-domain clean
 
-$(STAMP): pyproject.toml
+$(BASE): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[onnx,semantic,dev]'
-	touch $(STAMP)
+	$(PY) -m pip install -q -e '.[onnx]'
+	touch $(BASE)
 
-demo: $(STAMP)
+$(DEV): $(BASE)
+	$(PY) -m pip install -q -e '.[onnx,semantic,bench,dev]'
+	touch $(DEV)
+
+demo: $(BASE)
 	$(VENV)/bin/ibntrack demo --out runs/demo
 
-test: $(STAMP)
+test: $(DEV)
 	$(PY) -m pytest -q
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(VENV)/bin/ruff check ibntrack tests benchmarks scripts
+
+bench: $(DEV)
+	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_association.py --gt-root ../shared/data/gt_only
+	$(PY) benchmarks/bench_network.py --threads 1
+
+cross-domain: $(DEV)
+	$(PY) scripts/cross_domain.py --docs docs/RESULTS.md --ship ibntrack/assets/synth_summer_resnet18_ibn.pt
 
 clean:
 	rm -rf runs .pytest_cache

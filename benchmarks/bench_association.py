@@ -287,7 +287,7 @@ class SeqData:
     """One ground-truth sequence ready for tracking: where TrackEval reads it, and its detections."""
 
     name: str
-    gt_dir: Path  # folder with gt/gt.txt and seqinfo.ini (the original, or a prepared temporary copy)
+    gt_dir: Path  # folder with gt/gt.txt and seqinfo.ini (the original, or a shortened copy with --quick)
     frame_rate: float
     length: int
     detections: dict[int, SimFrame]
@@ -301,35 +301,30 @@ def _read_seqinfo(seq_dir: Path) -> dict[str, str]:
 
 
 def _is_mot15_style(gt_file: Path) -> bool:
-    """10 columns ``frame,id,x,y,w,h,flag,x3d,y3d,z3d`` (MOT15) rather than MOT16/17's 9."""
+    """10 columns ``frame,id,x,y,w,h,flag,x3d,y3d,z3d`` (MOT15) rather than MOT16/17's 9 with class ids.
+
+    Only picks the scoring protocol (MOT17 pedestrian preprocessing needs class ids); the files themselves
+    are read by ``load_mot_gt`` and ``evaluate``, which know both layouts.
+    """
     with open(gt_file) as fh:
         first = fh.readline()
     return len(first.split(",")) == 10
 
 
 def _prepare_gt(seq_dir: Path, info: Mapping[str, str], length: int, tmp: Path) -> Path:
-    """The sequence folder to evaluate against: the original, or a temporary copy when it must change.
+    """The sequence folder to evaluate against: the original, or a temporary copy cut to ``length`` frames.
 
-    A copy is written (outside the repository, deleted at exit) when
-    - the file is MOT15-style (10 columns: columns 8–10 are world coordinates, not class/visibility):
-      they become ``-1, -1`` so that neither the detection simulator nor ``evaluate`` reads a coordinate
-      as a class id or a visibility;
-    - the sequence is cut to its first ``length`` frames (``--quick``).
+    The copy (``--quick`` only; outside the repository, deleted at exit) keeps the rows of frames
+    ``1..length`` unchanged and sets ``seqLength`` to ``length``.
     """
-    gt_file = seq_dir / "gt" / "gt.txt"
-    mot15 = _is_mot15_style(gt_file)
-    if not mot15 and length == int(info["seqlength"]):
+    if length == int(info["seqlength"]):
         return seq_dir
-    out_lines = []
-    for line in gt_file.read_text().splitlines():
-        if not line.strip():
-            continue
-        fields = line.split(",")
-        if int(float(fields[0])) > length:
-            continue
-        if mot15:
-            fields = fields[:7] + ["-1", "-1"]
-        out_lines.append(",".join(fields))
+    gt_file = seq_dir / "gt" / "gt.txt"
+    out_lines = [
+        line
+        for line in gt_file.read_text().splitlines()
+        if line.strip() and int(float(line.split(",")[0])) <= length
+    ]
     out = tmp / "gt" / seq_dir.parent.name / seq_dir.name
     (out / "gt").mkdir(parents=True)
     (out / "gt" / "gt.txt").write_text("".join(line + "\n" for line in out_lines))
@@ -549,7 +544,9 @@ def _settings_text(args: argparse.Namespace, sizes: Sequence[int], lat_frames: i
             "ours: TrackerConfig() defaults: "
             f"det_thresh {ours.det_thresh}, low_thresh {ours.low_thresh}, new_track_thresh "
             f"{ours.new_track_thresh}, match_thresh_emb {ours.match_thresh_emb}, match_thresh_iou "
-            f"{ours.match_thresh_iou}, track_buffer {ours.track_buffer}",
+            f"{ours.match_thresh_iou} (after the appearance step {ours.match_thresh_iou_after_emb}), "
+            f"second_match_thresh {ours.second_match_thresh}, unconfirmed_match_thresh "
+            f"{ours.unconfirmed_match_thresh}, track_buffer {ours.track_buffer}",
             "peer: ByteTrackTracker defaults: " + ", ".join(f"{k} {v}" for k, v in PEER_SETTINGS.items()),
         ]
     )

@@ -62,7 +62,7 @@ class Size:
 
 SIZES = {
     "quick": Size(1, 16, 1, 12, 6, (320, 192), (192, 320), 1, 4, (0,), (1, 5)),
-    "default": Size(4, 150, 1, 100, 12, (320, 192), (192, 320), 4, 8, (0,), (1, 2, 5, 10)),
+    "default": Size(4, 150, 1, 100, 12, (320, 192), (192, 320), 8, 8, (0,), (1, 2, 5, 10)),
 }
 
 VARIANTS = {  # name -> config overrides; all on top of configs/synth_resnet18_ibn.yaml
@@ -134,24 +134,25 @@ def train_variant(name: str, seed: int, train_root: Path, out: Path, size: Size)
 
 
 def ship(ckpt: Path, dest: Path) -> None:
-    """Copies the IBN model (weights, config, scene keywords; no optimizer state) into the package."""
+    """Copies the IBN model into the package: weights in float16 (loaded back into float32; halves the
+    file), config, class names, input size and scene keywords; no optimizer state."""
     from ibntrack.engine.checkpoint import load_checkpoint, save_checkpoint
 
     payload = load_checkpoint(ckpt)
     keep = (
         "format_version",
-        "model",
         "model_config",
         "class_names",
         "num_ids",
         "input_size",
         "train_scene",
-        "bn_stats",
         "config",
         "epoch",
         "step",
     )
-    save_checkpoint(dest, {k: payload[k] for k in keep if k in payload})
+    out = {k: payload[k] for k in keep if k in payload}
+    out["model"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["model"].items()}
+    save_checkpoint(dest, out)
     log.info("shipped %s -> %s (%.1f MB)", ckpt, dest, dest.stat().st_size / 2**20)
 
 
@@ -177,6 +178,8 @@ def run(args: argparse.Namespace) -> dict:
     jobs = [(v, first) for v in ("ibn", "bn", "mix", "ibn-l1", "ibn-iou")] + [
         (v, s) for s in extra for v in MAIN
     ]
+    if args.train_only:  # train some variants and stop (run several such processes side by side)
+        jobs = [(v, s) for v, s in jobs if v in args.train_only]
     ckpts = {}
     for v, s in jobs:
         ckpts[(v, s)] = train_variant(v, s, train_root, out, size)
@@ -187,6 +190,8 @@ def run(args: argparse.Namespace) -> dict:
             m = score(ckpt, seqs, out / "tracks" / f"{variant}-seed{seed}" / domain)
             results["domains"].setdefault(variant, {}).setdefault(domain, {})[seed] = m
             log.info("%s seed %d %s: %s", variant, seed, domain, m)
+    if args.train_only:
+        return {}
     ibn = ckpts[("ibn", size.seeds[0])]
     for s in size.sparsities:
         for domain in SHIFTED:
@@ -280,6 +285,13 @@ def main(argv: list[str] | None = None) -> int:
         "machine two threads contending with another process run several times slower)",
     )
     parser.add_argument(
+        "--train-only",
+        nargs="+",
+        choices=sorted(VARIANTS),
+        help="only train these variants, then stop: run one such process per core, then the full command, "
+        "which reuses the trained models",
+    )
+    parser.add_argument(
         "--seeds",
         type=int,
         nargs="+",
@@ -296,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     results = run(args)
+    if args.train_only:
+        return 0
     if args.docs:
         write_docs(results, args.docs, "python scripts/cross_domain.py " + " ".join(argv or sys.argv[1:]))
     print(json.dumps(results["domains"], indent=1))

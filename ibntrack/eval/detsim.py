@@ -262,8 +262,8 @@ def load_mot_gt(
         frames in increasing order.
 
     Raises:
-        ValueError: ``gt_path`` is not a file, or a malformed line (:class:`~ibntrack.data.motio.MOTFormatError`
-            naming the file and line).
+        ValueError: ``gt_path`` is not a file, or a malformed line
+            (:class:`~ibntrack.data.motio.MOTFormatError`, naming the file and the line).
     """
     path = Path(gt_path)
     if not path.is_file():

@@ -7,7 +7,10 @@ box height (DeepSORT / ByteTrack), so large boxes may move and change more than 
 ratio gets small fixed deviations because it barely changes.
 
 The filter is stateless: it holds only constants, and every method takes and returns ``(mean, cov)``
-numpy arrays; the per-track state lives in :class:`ibntrack.tracking.track.Track`.
+numpy arrays (the ``multi_*`` methods ``[N, 8]`` / ``[N, 8, 8]`` stacks); the tracks' states live in
+:class:`ibntrack.tracking.table.TrackTable`. With this filter's diagonal noise models the four coordinates
+never mix, so innovation covariances are diagonal and inverted elementwise (any other covariance takes
+the general batched solve).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ CHI2INV95: dict[int, float] = {
 _NDIM = 4  # measurement dimensions (cx, cy, a, h)
 _DIAG4 = np.arange(_NDIM)  # diagonal indices of a [4, 4] matrix
 _DIAG8 = np.arange(2 * _NDIM)  # ... of an [8, 8] one
+_OFF_DIAGONAL = {k: ~np.eye(k, dtype=bool).reshape(-1) for k in (2, _NDIM)}  # flat [k, k] masks
 _MIN_HEIGHT = 1e-6  # pixels; keeps the aspect ratio finite for degenerate boxes
 
 # Fixed standard deviations of the aspect ratio (dimensionless; it does not scale with height).
@@ -44,6 +48,22 @@ _ASPECT_STD_MEASUREMENT = 1e-1
 # The first covariance is wider than the process noise: position ×2, velocity ×10 (unknown at birth).
 _INIT_POSITION_FACTOR = 2.0
 _INIT_VELOCITY_FACTOR = 10.0
+
+
+def _diagonal(mats: np.ndarray) -> np.ndarray | None:
+    """The diagonals ``[N, k]`` of ``mats [N, k, k]`` if every off-diagonal entry is 0, else ``None``.
+
+    With diagonal initial, process and measurement noise covariances (this filter's), the four
+    coordinates never mix: the innovation covariances stay exactly diagonal and are inverted elementwise.
+    """
+    n, k, _ = mats.shape
+    flat = mats.reshape(n, k * k)  # [N, k·k]
+    off = _OFF_DIAGONAL.get(k)
+    if off is None:
+        off = ~np.eye(k, dtype=bool).reshape(-1)
+    if flat[:, off].any():
+        return None
+    return flat[:, :: k + 1]
 
 
 def xyxy_to_xyah(boxes: np.ndarray) -> np.ndarray:
@@ -110,7 +130,9 @@ class KalmanFilter:
         # ratio's fixed deviations.
         wp, wv = self.std_weight_position, self.std_weight_velocity
         self._process_std_slope = np.array([wp, wp, 0.0, wp, wv, wv, 0.0, wv])
-        self._process_std_offset = np.array([0.0, 0.0, _ASPECT_STD_PROCESS, 0.0, 0.0, 0.0, _ASPECT_VEL_STD_PROCESS, 0.0])
+        self._process_std_offset = np.array(
+            [0.0, 0.0, _ASPECT_STD_PROCESS, 0.0, 0.0, 0.0, _ASPECT_VEL_STD_PROCESS, 0.0]
+        )
         self._measurement_std_slope = np.array([wp, wp, 0.0, wp])
         self._measurement_std_offset = np.array([0.0, 0.0, _ASPECT_STD_MEASUREMENT, 0.0])
 
@@ -238,7 +260,11 @@ class KalmanFilter:
         z = np.asarray(measurements, dtype=np.float64)
         proj_means, proj_covs = self.multi_project(means, covs)  # [N, 4], [N, 4, 4]
         cross = covs[:, :_NDIM, :]  # [N, 4, 8] = H P (P symmetric, so (P Hᵀ)ᵀ)
-        gain = np.linalg.solve(proj_covs, cross).transpose(0, 2, 1)  # [N, 8, 4] K = P Hᵀ S⁻¹
+        s_diag = _diagonal(proj_covs)
+        if s_diag is not None:
+            gain = (cross / s_diag[:, :, None]).transpose(0, 2, 1)  # [N, 8, 4] K = P Hᵀ S⁻¹
+        else:
+            gain = np.linalg.solve(proj_covs, cross).transpose(0, 2, 1)
         innovation = z - proj_means  # [N, 4]
         new_means = means + np.einsum("nij,nj->ni", gain, innovation)
         new_covs = covs - gain @ proj_covs @ gain.transpose(0, 2, 1)
@@ -283,13 +309,20 @@ class KalmanFilter:
         k = 2 if only_position else _NDIM
         # d² = (z − p)ᵀ S⁻¹ (z − p) = zᵀS⁻¹z − 2 (S⁻¹p)ᵀz + pᵀS⁻¹p: two matrix products instead of a
         # batched [N, M, k] solve. Coordinates are centred first so the three terms stay small.
-        centre = z[:, :k].mean(axis=0)
+        centre = z[:, :k].sum(axis=0) / m
         zc = z[:, :k] - centre  # [M, k]
         pc = proj_means[:, :k] - centre  # [N, k]
-        s_inv = np.linalg.inv(proj_covs[:, :k, :k])  # [N, k, k]
-        s_inv_p = np.einsum("nij,nj->ni", s_inv, pc)  # [N, k]
-        zz = (zc[:, :, None] * zc[:, None, :]).reshape(m, k * k)  # [M, k·k] outer products z zᵀ
-        dist = s_inv.reshape(n, k * k) @ zz.T  # [N, M] zᵀS⁻¹z
+        s = proj_covs[:, :k, :k]  # [N, k, k]
+        s_diag = _diagonal(s)
+        if s_diag is not None:  # S⁻¹ = diag(1 / s)
+            s_inv = 1.0 / s_diag  # [N, k]
+            dist = s_inv @ (zc * zc).T  # [N, M] zᵀS⁻¹z
+            s_inv_p = s_inv * pc  # [N, k]
+        else:
+            s_inv = np.linalg.inv(s)  # [N, k, k]
+            zz = (zc[:, :, None] * zc[:, None, :]).reshape(m, k * k)  # [M, k·k] outer products z zᵀ
+            dist = s_inv.reshape(n, k * k) @ zz.T  # [N, M] zᵀS⁻¹z
+            s_inv_p = np.einsum("nij,nj->ni", s_inv, pc)  # [N, k]
         dist -= 2.0 * (s_inv_p @ zc.T)
         dist += np.einsum("ni,ni->n", s_inv_p, pc)[:, None]
         return np.maximum(dist, 0.0, out=dist)

@@ -235,7 +235,7 @@ class MultiObjectTracker:
         pool = np.flatnonzero(table.activated & (tracked | (table.state == _LOST)))  # rows, creation order
 
         table.predict(self.kalman)  # 1: every row is TRACKED or LOST here
-        dets.track_boxes = table.boxes()  # steps 2-5 never change the state of unmatched tracks
+        dets.track_boxes = table.boxes()  # predicted; steps 2-5 read only tracks they have not matched
         appearance = self.config.use_embeddings and dets.embeddings is not None
         if appearance:
             pool, high = self._match_appearance(pool, dets, high)  # 2

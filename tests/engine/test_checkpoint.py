@@ -127,3 +127,15 @@ def test_bn_running_stats_cover_every_batchnorm():
     assert sorted(stats) == sorted(bns)
     name = bns[0]
     assert torch.equal(stats[name]["var"], dict(model.named_modules())[name].running_var)
+
+
+def test_half_precision_weights_load_into_float32(tmp_path):
+    from ibntrack.engine.checkpoint import load_model, save_checkpoint
+    from ibntrack.nn import build_model
+
+    model = build_model("resnet18-ibn", emb_dim=8, width=0.25, head_conv=8)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    path = save_checkpoint(tmp_path / "half.pt", {"model": state, "model_config": model.config.to_dict()})
+    loaded, _ = load_model(path)
+    w, w0 = loaded.backbone.conv1.weight, model.backbone.conv1.weight
+    assert w.dtype == torch.float32 and torch.allclose(w, w0, atol=1e-3)

@@ -320,7 +320,9 @@ def _mot15_gt_rows():
     for f in range(1, 5):
         rows.append(f"{f},1,{BOX_A[0]},{BOX_A[1]},{BOX_A[2]},{BOX_A[3]},1,{4.4852 + 0.31 * f:.4f},5.5016,0")
         flag = 0 if f == 4 else 1
-        rows.append(f"{f},2,{BOX_B[0]},{BOX_B[1]},{BOX_B[2]},{BOX_B[3]},{flag},12.621,{10.628 - 0.2 * f:.3f},0")
+        rows.append(
+            f"{f},2,{BOX_B[0]},{BOX_B[1]},{BOX_B[2]},{BOX_B[3]},{flag},12.621,{10.628 - 0.2 * f:.3f},0"
+        )
     return rows
 
 

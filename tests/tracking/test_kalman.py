@@ -100,3 +100,54 @@ def test_gating_distance():
 def test_bad_constants():
     with pytest.raises(ValueError, match="std_weight_position"):
         KalmanFilter(std_weight_position=0)
+
+
+def test_multi_initiate_matches_initiate():
+    kf = KalmanFilter()
+    z = np.array([Z0, Z0 + [50, 20, 0.1, 30]])
+    means, covs = kf.multi_initiate(z)
+    for i in range(2):
+        m, c = kf.initiate(z[i])
+        np.testing.assert_array_equal(means[i], m)
+        np.testing.assert_array_equal(covs[i], c)
+
+
+def test_gating_distance_with_correlated_covariance():
+    # A full (non-diagonal) covariance: d² must equal (z − Hx)ᵀ S⁻¹ (z − Hx) computed directly.
+    kf = KalmanFilter()
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(3, 8, 8))
+    covs = a @ a.transpose(0, 2, 1) + np.eye(8)
+    means = np.concatenate(
+        [rng.normal(size=(3, 4)) * [100, 100, 0.1, 20] + [500, 300, 0.5, 100], np.zeros((3, 4))], 1
+    )
+    z = means[:, :4] + rng.normal(size=(3, 4)) * [5, 5, 0.05, 3]
+    _, s = kf.multi_project(means, covs)
+    d = z[None, :, :] - means[:, None, :4]  # [N, M, 4]
+    expected = np.einsum("nmi,nij,nmj->nm", d, np.linalg.inv(s), d)
+    np.testing.assert_allclose(kf.multi_gating_distance(means, covs, z), expected, rtol=1e-9)
+    d2 = d[..., :2]
+    expected_pos = np.einsum("nmi,nij,nmj->nm", d2, np.linalg.inv(s[:, :2, :2]), d2)
+    np.testing.assert_allclose(
+        kf.multi_gating_distance(means, covs, z, only_position=True), expected_pos, rtol=1e-9
+    )
+
+
+def test_update_with_correlated_covariance_uses_the_full_solve():
+    # Off-diagonal innovation covariances (not produced by this filter's diagonal noise, but allowed)
+    # take the general path; the diagonal ones the elementwise one. Both equal the textbook update.
+    kf = KalmanFilter()
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(2, 8, 8))
+    correlated = a @ a.transpose(0, 2, 1) + np.eye(8)
+    _, diagonal = kf.multi_initiate(np.array([Z0, Z0 + 10.0]))
+    means = np.concatenate([np.array([Z0, Z0 + 10.0]), rng.normal(size=(2, 4))], axis=1)
+    z = means[:, :4] + rng.normal(size=(2, 4))
+    for covs in (correlated, diagonal):
+        new_means, new_covs = kf.multi_update(means, covs, z)
+        _, s = kf.multi_project(means, covs)
+        gain = covs[:, :, :4] @ np.linalg.inv(s)  # [N, 8, 4] P Hᵀ S⁻¹
+        np.testing.assert_allclose(
+            new_means, means + np.einsum("nij,nj->ni", gain, z - means[:, :4]), rtol=1e-10
+        )
+        np.testing.assert_allclose(new_covs, covs - gain @ s @ gain.transpose(0, 2, 1), rtol=1e-9, atol=1e-9)

@@ -97,3 +97,51 @@ def test_auto_backend_falls_back_to_scipy(monkeypatch):
     np.testing.assert_array_equal(matches, [[0, 0]])
     with pytest.raises(ValueError, match="lap"):
         matching.linear_assignment(np.zeros((1, 1)), 0.5, backend="lap")
+
+
+def _extended_cost(cost, thresh, matches):
+    """Cost of a matching in the extended problem: pairs + thresh/2 per unmatched row and column."""
+    n, m = cost.shape
+    return sum(cost[r, c] for r, c in matches) + thresh / 2 * (n + m - 2 * len(matches))
+
+
+def _brute_force_optimum(cost, thresh):
+    """Minimum extended cost over every partial matching using only pairs costing <= thresh."""
+    import itertools
+
+    n, m = cost.shape
+    best = _extended_cost(cost, thresh, [])
+    for k in range(1, min(n, m) + 1):
+        for rows in itertools.combinations(range(n), k):
+            for cols in itertools.permutations(range(m), k):
+                pairs = list(zip(rows, cols, strict=True))
+                if all(cost[r, c] <= thresh for r, c in pairs):
+                    best = min(best, _extended_cost(cost, thresh, pairs))
+    return best
+
+
+@pytest.mark.parametrize("backend", ["lap", "scipy"])
+def test_linear_assignment_is_optimal_with_lone_pairs_and_conflicts(backend):
+    # Rows 0/3 and columns 0/3 are lone pairs (matched without the solver); rows 1, 2 compete for
+    # columns 1, 2; row 4 and column 4 have no feasible pair.
+    cost = np.array(
+        [
+            [0.1, 0.9, 0.9, 0.9, np.inf],
+            [0.9, 0.2, 0.3, 0.9, 0.9],
+            [0.9, 0.1, 0.9, 0.9, 0.9],
+            [0.9, 0.9, 0.9, 0.45, 0.9],
+            [0.9, 0.9, 0.9, 0.9, 0.9],
+        ]
+    )
+    matches, ua, ub = linear_assignment(cost, 0.5, backend=backend)
+    np.testing.assert_array_equal(matches, [[0, 0], [1, 2], [2, 1], [3, 3]])
+    np.testing.assert_array_equal(ua, [4])
+    np.testing.assert_array_equal(ub, [4])
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        n, m = rng.integers(1, 5, size=2)
+        cost = rng.random((n, m))
+        cost[rng.random((n, m)) < 0.3] = np.inf
+        matches, ua, ub = linear_assignment(cost, 0.5, backend=backend)
+        assert len(matches) + len(ua) == n and len(matches) + len(ub) == m
+        assert _extended_cost(cost, 0.5, matches.tolist()) == pytest.approx(_brute_force_optimum(cost, 0.5))

@@ -216,3 +216,44 @@ def test_without_per_class_a_track_keeps_its_first_class():
     tracker.update(np.array([_box(200)]), np.array([0.9]), classes=np.array([0]))
     out = tracker.update(np.array([_box(200)]), np.array([0.9]), classes=np.array([1]))
     assert [(t.track_id, t.cls) for t in out] == [(1, 0)]
+
+
+def _jump_run(config, use_embeddings):
+    """A static target that jumps 16 px (0.4 of its width) in frame 4, e.g. a low frame rate.
+
+    IoU of the jumped box with the (static) prediction is 24 / 56 = 0.43: ``1 − IoU = 0.57``.
+    """
+    tracker = MultiObjectTracker(config)
+    emb = np.eye(4)[:1] if use_embeddings else None
+    ids = []
+    for f in range(1, 7):
+        out = tracker.update(np.array([_box(200 if f < 4 else 216)]), np.array([0.9]), emb)
+        ids.append([t.track_id for t in out])
+    return ids
+
+
+def test_iou_thresholds_bytetrack_first_association_fairmot_after_appearance():
+    config = TrackerConfig()
+    assert (config.match_thresh_iou, config.match_thresh_iou_after_emb) == (0.8, 0.5)
+    assert (config.second_match_thresh, config.unconfirmed_match_thresh) == (0.5, 0.7)
+    # IoU only: the first association accepts IoU >= 0.2, so the jump keeps the track ...
+    assert _jump_run(config, use_embeddings=False) == [[1]] * 6
+    # ... where IoU >= 0.5 loses it (a new track is confirmed one frame later, with a new id).
+    strict = config.replace(match_thresh_iou=0.5)
+    assert _jump_run(strict, use_embeddings=False) == [[1], [1], [1], [], [2], [2]]
+    # With embeddings, appearance (gated by motion) re-finds it before the IoU step.
+    assert _jump_run(config, use_embeddings=True) == [[1]] * 6
+
+
+def test_returned_tracks_are_live_views():
+    tracker = MultiObjectTracker()
+    (a,) = tracker.update(np.array([_box(100)]), np.array([0.9]))
+    tracker.update(np.array([_box(100), _box(400)]), np.array([0.9, 0.9]))  # 400: unconfirmed
+    tracker.update(np.array([_box(104)]), np.array([0.9]))  # 400 is removed: rows move
+    assert a.track_id == 1 and a.frame_id == 3 and a.tracklet_len == 2
+    np.testing.assert_allclose(a.box, tracker.tracked_tracks[0].box)
+    assert tracker.tracked_tracks[0] is a
+    for _ in range(31):
+        tracker.update(np.zeros((0, 4)), np.zeros(0))
+    assert a.state == TrackState.REMOVED and tracker.lost_tracks == []  # a removed track keeps its last state
+    assert a.track_id == 1 and a.frame_id == 3
