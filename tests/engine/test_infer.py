@@ -154,3 +154,14 @@ def test_track_with_onnxruntime_matches_torch(ckpt, seq, tmp_path):
         assert code == 0
     a, b = read_results(tmp_path / "torch" / "w.txt"), read_results(tmp_path / "onnxruntime" / "w.txt")
     assert a.shape == b.shape and np.allclose(a, b, atol=0.05)
+
+
+def test_checkpoint_without_scene_warns_and_is_conservative(tmp_path, caplog):
+    model = build_model("resnet18-ibn", num_classes=1, emb_dim=8, width=0.25, head_conv=8)
+    path = save_checkpoint(tmp_path / "noscene.pt", {"model": model.state_dict(),
+                                                     "model_config": model.config.to_dict(),
+                                                     "input_size": list(INPUT)})
+    with caplog.at_level("WARNING"):
+        tracker = Tracker.from_checkpoint(path, scene="summer, street")
+    assert "no training scene" in caplog.text
+    assert tracker.sparsity == 2  # relevance 0 -> s_min
