@@ -155,7 +155,16 @@ def _add_tracking_flags(p: argparse.ArgumentParser) -> None:
         type=_positive_int,
         help="force the IN sparsity factor s (1 = recompute IN statistics every frame)",
     )
-    p.add_argument("--conf", type=_unit_float, help="tracker's high-score threshold (default 0.5)")
+    p.add_argument(
+        "--conf",
+        type=_unit_float,
+        help="tracker's high-score threshold (default: the checkpoint's, else 0.5)",
+    )
+    p.add_argument(
+        "--new-conf",
+        type=_unit_float,
+        help="lowest score that starts a new track (default: the checkpoint's, else 0.6)",
+    )
     p.add_argument("--low-conf", type=_unit_float, help="lowest score kept for the second pass (default 0.1)")
     p.add_argument(
         "--track-buffer", type=_positive_int, help="frames a lost track is kept (at 30 fps; default 30)"
@@ -180,11 +189,7 @@ def _add_tracking_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _tracker_kwargs(args: argparse.Namespace) -> dict:
-    from dataclasses import replace
-
-    from ibntrack.tracking import TrackerConfig
-
-    cfg = TrackerConfig()
+    """Tracker settings the user gave; the rest come from the checkpoint's calibrated thresholds."""
     changes = {}
     if args.conf is not None:
         changes["det_thresh"] = args.conf
@@ -194,7 +199,9 @@ def _tracker_kwargs(args: argparse.Namespace) -> dict:
         changes["track_buffer"] = args.track_buffer
     if args.no_embeddings:
         changes["use_embeddings"] = False
-    kwargs = {"tracker_config": replace(cfg, **changes), "fold": not args.no_fold, "backend": args.backend}
+    if args.new_conf is not None:
+        changes["new_track_thresh"] = args.new_conf
+    kwargs = {"tracker_overrides": changes, "fold": not args.no_fold, "backend": args.backend}
     if args.drift_threshold is not None:
         kwargs["drift_threshold"] = args.drift_threshold or None
     return kwargs

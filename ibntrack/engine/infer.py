@@ -117,6 +117,7 @@ class Tracker:
         device: str = "cpu",
         sparsity: int | None = None,
         backend: str = "torch",
+        tracker_overrides: dict | None = None,
         **kwargs,
     ) -> Tracker:
         """Builds a tracker from a training checkpoint.
@@ -125,6 +126,10 @@ class Tracker:
         the checkpoint's training scene (:func:`ibntrack.scene.relevance` →
         :func:`ibntrack.scene.sparsity_factor`); else 1 (exact IN) — for automatic relevance use
         :func:`ibntrack.engine.stream.estimate_relevance`.
+
+        Association thresholds: the checkpoint's calibrated ``tracker`` settings when it carries them
+        (the shipped model does), else :class:`TrackerConfig`'s defaults; ``tracker_overrides``
+        (field → value) is applied on top; ``tracker_config=`` replaces both.
 
         ``backend="onnxruntime"`` (or a ``.onnx`` path) runs the graphs written by ``ibntrack export``
         in ONNX Runtime instead of PyTorch (CPU).
@@ -154,6 +159,9 @@ class Tracker:
             s = sparsity_factor(r)
             log.info("scene relevance %.2f -> sparsity factor %d", r, s)
         kwargs.setdefault("class_names", ckpt.get("class_names") or ("object",))
+        if "tracker_config" not in kwargs:
+            base = TrackerConfig(**dict(ckpt.get("tracker") or {}))
+            kwargs["tracker_config"] = replace(base, **(tracker_overrides or {}))
         tracker = cls(model, input_size, sparsity=s or 1, device=device, **kwargs)
         tracker.checkpoint_info = {
             k: ckpt.get(k) for k in ("train_scene", "class_names", "num_ids", "model_config")
