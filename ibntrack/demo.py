@@ -65,8 +65,8 @@ def run_demo(
     summaries = track(seq, weights, out_dir=out / "tracks", save_video=save_video, device=device)
     s = summaries[0]
     print(
-        f"      {s.frames} frames, {s.tracks} track ids, {s.fps:.1f} frames/s, sparsity factor s={s.sparsity}, "
-        f"IN refreshed on {100 * s.refresh_fraction:.0f}% of frames; mean ms: "
+        f"      {s.frames} frames, {s.tracks} track ids, {s.fps:.1f} frames/s, "
+        f"sparsity factor s={s.sparsity}, IN refreshed on {100 * s.refresh_fraction:.0f}% of frames; mean ms: "
         + ", ".join(f"{k} {v:.1f}" for k, v in s.mean_ms.items())
     )
     print("[3/3] TrackEval metrics")

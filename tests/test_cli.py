@@ -25,8 +25,23 @@ def test_top_level_help_lists_subcommands(capsys):
 
 
 def test_synth_writes_a_sequence(tmp_path, capsys):
-    code = main(["synth", "--domain", "fog", "--frames", "3", "--objects", "2", "--size", "96x64", "--seed", "4",
-                 "--out", str(tmp_path)])
+    code = main(
+        [
+            "synth",
+            "--domain",
+            "fog",
+            "--frames",
+            "3",
+            "--objects",
+            "2",
+            "--size",
+            "96x64",
+            "--seed",
+            "4",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     (seq,) = tmp_path.iterdir()
     assert len(list((seq / "img1").iterdir())) == 3
