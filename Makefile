@@ -24,7 +24,7 @@ demo: $(BASE)
 	$(VENV)/bin/ibntrack demo --out runs/demo
 
 test: $(DEV)
-	$(PY) -m pytest -q
+	$(PY) -m pytest
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check ibntrack tests benchmarks scripts
