@@ -6,9 +6,9 @@ MOTChallenge result files, an optional annotated H.264 video and optional JSON l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -20,6 +20,7 @@ import torch
 from ibntrack.data.transforms import letterbox, to_tensor
 from ibntrack.engine.sources import FrameSource, open_sources
 from ibntrack.engine.stream import DEFAULT_DRIFT_THRESHOLD, StreamController
+from ibntrack.fileio import atomic_open
 from ibntrack.nn import fold_model, set_sparsity
 from ibntrack.ops.decode import decode
 from ibntrack.scene import parse_scene, relevance, sparsity_factor
@@ -234,12 +235,6 @@ class SequenceSummary:
     refresh_fraction: float = 1.0
 
 
-def _atomic_text_writer(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    return tmp, open(tmp, "w", encoding="utf-8")
-
-
 def track(
     source: str | Path,
     weights: str | Path | None = None,
@@ -302,9 +297,9 @@ def track(
         )
         annot = Annotator(class_names=trk.class_names) if save_video else None
         writer = VideoWriter(out / f"{src.name}.mp4", src.frame_rate) if save_video else None
-        json_tmp = json_fh = None
-        if save_json:
-            json_tmp, json_fh = _atomic_text_writer(out / f"{src.name}.jsonl")
+        # JSON lines go to a temporary file renamed into place only when the source ends cleanly
+        json_stack = contextlib.ExitStack()
+        json_fh = json_stack.enter_context(atomic_open(out / f"{src.name}.jsonl")) if save_json else None
         ids: set[int] = set()
         total = src.length if max_frames is None else min(src.length or max_frames, max_frames)
         bar = tqdm(
@@ -356,12 +351,10 @@ def track(
                 bar.update(1)
                 if n % 10 == 0:
                     bar.set_postfix(fps=f"{n / (time.perf_counter() - t_start):.1f}", tracks=len(ids))
-        except BaseException:
+        except BaseException as exc:
             if writer is not None:
                 writer.abort()
-            if json_fh is not None:
-                json_fh.close()
-                json_tmp.unlink(missing_ok=True)
+            json_stack.__exit__(type(exc), exc, exc.__traceback__)  # deletes the partial JSON file
             raise
         finally:
             bar.close()
@@ -370,9 +363,7 @@ def track(
         write_results(result_file, rows)
         if writer is not None:
             writer.close()
-        if json_fh is not None:
-            json_fh.close()
-            os.replace(json_tmp, out / f"{src.name}.jsonl")
+        json_stack.close()
         stats = trk.stream.stats()
         summaries.append(
             SequenceSummary(
