@@ -13,12 +13,16 @@ One run measures, side by side:
    measured latency, against this CPU's float32 matmul peak (a 2048² ``torch.matmul`` with the same
    threads, timed in every repetition like the networks). Target: 50 % of peak.
 
-Fairness under noise: every repetition runs every (arch, size, backend, variant) once, in an order rotated
-by the repetition index, plus one matmul; a variant's block is ``--frames`` frames rounded up to a multiple
-of its s, started from a reset stream, so the refreshed fraction is exactly 1/s. Reported values are
-MEDIANS over repetitions (ratios: the median of the per-repetition ratios, both measured in the same
-repetition). Weights are random (latency does not depend on training) but BN/IN statistics come from a
-few train-mode forwards, so folding is real.
+Fairness under noise: variants are interleaved FRAME BY FRAME. In every repetition, for every case and
+backend, frame j of each variant runs in turn, in a fresh random order per frame (seeded), each variant
+keeping its own stream state (saved and restored around its frames with ``get_stream_state`` /
+``set_stream_state``). So a slow spell of the machine hits every variant alike, no variant always follows
+the same neighbour, and each IBN variant still refreshes exactly 1/s of its frames (``--frames`` is rounded
+up to a multiple of every s, i.e. of 10). PyTorch and ONNX Runtime variants run in separate groups, so
+one's worker threads never compete with the other's. Reported values are MEDIANS over repetitions
+(ratios: the median of the per-repetition ratios of mean frame times, both measured in the same
+repetition, with their min–max spread). Weights are random (latency does not depend on training) but
+BN/IN statistics come from a few train-mode forwards, so folding is real.
 
 Run from the repository root::
 
@@ -31,8 +35,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import platform
+import random
 import shlex
 import statistics
 import subprocess
@@ -48,7 +54,15 @@ import torch
 from torch import nn
 
 from ibntrack import __version__
-from ibntrack.nn import build_model, fold_model, reset_stream, set_sparsity, stream_stats
+from ibntrack.nn import (
+    build_model,
+    fold_model,
+    get_stream_state,
+    reset_stream,
+    set_sparsity,
+    set_stream_state,
+    stream_stats,
+)
 
 log = logging.getLogger("bench_network")
 
@@ -82,9 +96,11 @@ class Variant:
     def label(self) -> str:
         return "BN" if self.norm == "bn" else f"IBN s={self.s}"
 
-    def frames(self, minimum: int) -> int:
-        """Block length: ``minimum`` rounded up to a multiple of s (so 1/s of the frames refresh)."""
-        return -(-max(minimum, 1) // self.s) * self.s
+
+def frames_per_variant(variants: Sequence[Variant], minimum: int) -> int:
+    """``minimum`` rounded up to a multiple of every variant's s (so each refreshes exactly 1/s)."""
+    period = math.lcm(*(v.s for v in variants)) if variants else 1
+    return -(-max(minimum, 1) // period) * period
 
 
 @dataclass(frozen=True)
@@ -193,21 +209,36 @@ class Block:
     cached_times: list[float]
 
 
-def _run_block(runner, variant: Variant, frames: int, x: torch.Tensor) -> Block:
-    if variant.norm == "ibn":
-        set_sparsity(runner, variant.s)
-    reset_stream(runner)
-    times, refresh, cached = [], [], []
-    for _ in range(frames):
+class _Stream:
+    """One variant's stream on a (possibly shared) runner: its own sparse-IN state and its frame times."""
+
+    def __init__(self, runner, variant: Variant) -> None:
+        self.runner, self.variant = runner, variant
+        if variant.norm == "ibn":
+            set_sparsity(runner, variant.s)
+        reset_stream(runner)
+        self.state = get_stream_state(runner)
+        self.refresh: list[float] = []
+        self.cached: list[float] = []
+
+    def step(self, x: torch.Tensor) -> None:
+        """Run one frame with this variant's sparsity and stream state; time only the forward."""
+        runner = self.runner
+        if self.variant.norm == "ibn":
+            set_sparsity(runner, self.variant.s)
+        set_stream_state(runner, self.state)
         before = stream_stats(runner)["refreshes"]
         t0 = time.perf_counter()
         runner(x)
         dt = time.perf_counter() - t0
-        times.append(dt)
-        (refresh if stream_stats(runner)["refreshes"] > before else cached).append(dt)
-    stats = stream_stats(runner)
-    refreshed = stats["refreshes"] / stats["frames"] if stats["frames"] else float("nan")
-    return Block(sum(times) / len(times), refreshed, refresh, cached)
+        after = stream_stats(runner)["refreshes"]
+        self.state = get_stream_state(runner)
+        (self.refresh if after > before else self.cached).append(dt)
+
+    def block(self) -> Block:
+        times = self.refresh + self.cached
+        n_refresh = len(self.refresh) if self.variant.norm == "ibn" else 0
+        return Block(sum(times) / len(times), n_refresh / len(times), self.refresh, self.cached)
 
 
 def _matmul_seconds(a: torch.Tensor, b: torch.Tensor, runs: int = 3) -> float:
@@ -217,11 +248,6 @@ def _matmul_seconds(a: torch.Tensor, b: torch.Tensor, runs: int = 3) -> float:
         torch.matmul(a, b)
         times.append(time.perf_counter() - t0)
     return min(times)
-
-
-def _rotate(items: list, k: int) -> list:
-    k %= max(len(items), 1)
-    return items[k:] + items[:k]
 
 
 @dataclass
@@ -236,10 +262,19 @@ class Results:
     def median_ms(self, case: Case, v: Variant) -> float:
         return 1e3 * statistics.median(b.per_frame for b in self.blocks[case, v])
 
-    def ratio(self, case: Case, v: Variant, ref: Variant) -> float:
-        """Median over repetitions of ``v / ref`` (both measured in the same repetition)."""
+    def ratios(self, case: Case, v: Variant, ref: Variant) -> list[float]:
+        """Per repetition, ``v / ref`` (mean frame times, both measured in the same repetition)."""
         pairs = zip(self.blocks[case, v], self.blocks[case, ref], strict=True)
-        return statistics.median(a.per_frame / b.per_frame for a, b in pairs)
+        return [a.per_frame / b.per_frame for a, b in pairs]
+
+    def ratio(self, case: Case, v: Variant, ref: Variant) -> float:
+        """Median over repetitions of ``v / ref``."""
+        return statistics.median(self.ratios(case, v, ref))
+
+    def ratio_spread(self, case: Case, v: Variant, ref: Variant) -> str:
+        """``"min–max"`` of the per-repetition ratios."""
+        rs = self.ratios(case, v, ref)
+        return f"{min(rs):.3f}–{max(rs):.3f}"
 
     def refreshed(self, case: Case, v: Variant) -> float:
         return statistics.median(b.refreshed for b in self.blocks[case, v])
@@ -298,14 +333,20 @@ def _measure(
     peak: list[float] = []
     a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
     inputs = {case: torch.randn(1, 3, case.height, case.width) for case in cases}
+    rng = random.Random(0)
     for rep in range(-1, repeats):  # rep -1: warm-up (first runs, allocations), not recorded
         t_rep = time.perf_counter()
         for case in cases:
-            for v in _rotate(variants[case.arch], rep):
-                n = 2 if rep < 0 else v.frames(frames)
-                block = _run_block(table[case, v], v, n, inputs[case])
+            for backend in ("torch", "ort"):
+                vs = [v for v in variants[case.arch] if v.backend == backend]
+                n = 2 if rep < 0 else frames_per_variant(vs, frames)
+                streams = [_Stream(table[case, v], v) for v in vs]
+                for _ in range(n):
+                    for stream in rng.sample(streams, len(streams)):
+                        stream.step(inputs[case])
                 if rep >= 0:
-                    blocks[case, v].append(block)
+                    for stream in streams:
+                        blocks[case, stream.variant].append(stream.block())
         gflops = 2 * MATMUL_N**3 / _matmul_seconds(a, b) / 1e9
         if rep >= 0:
             peak.append(gflops)
@@ -341,13 +382,17 @@ def report_tables(res: Results) -> str:
                     v.label,
                     f"{res.median_ms(case, v):.1f}",
                     f"{res.ratio(case, v, bn_t):.3f}",
+                    "—" if v.norm == "bn" else res.ratio_spread(case, v, bn_t),
                     "—" if v.norm == "bn" else f"{res.refreshed(case, v):.2f}",
                 ]
             )
     out += [
         "### 1. Sparse IN cost — PyTorch eager, folded, batch 1 streaming",
         "",
-        _table(["model", "input W×H", "variant", "ms/frame", "× plain BN", "frames refreshed"], rows),
+        _table(
+            ["model", "input W×H", "variant", "ms/frame", "× plain BN", "range over reps", "refreshed"],
+            rows,
+        ),
         "",
     ]
 
@@ -484,7 +529,7 @@ def report_targets(res: Results) -> str:
     return "\n".join(lines)
 
 
-def machine_info(threads: int) -> list[str]:
+def machine_info(threads: int, flushed: bool) -> list[str]:
     model = platform.processor() or "unknown"
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
@@ -501,11 +546,14 @@ def machine_info(threads: int) -> list[str]:
         f"- CPU: {model}, {os.cpu_count()} logical cores; threads used: {threads} (torch and ONNX Runtime)",
         f"- Python {platform.python_version()}, torch {torch.__version__}, onnxruntime {ort_version}, "
         f"ibntrack {__version__}",
+        f"- denormals flushed to zero: {'yes' if flushed else 'no (--keep-denormals)'}",
         f"- load average (1/5/15 min) at the end of the run: {load}",
     ]
 
 
-def write_markdown(path: Path, res: Results, command: str, threads: int, note: str | None) -> None:
+def write_markdown(
+    path: Path, res: Results, command: str, threads: int, flushed: bool, note: str | None
+) -> None:
     text = [
         "# Network latency benchmark",
         "",
@@ -520,7 +568,7 @@ def write_markdown(path: Path, res: Results, command: str, threads: int, note: s
     text += [
         "## Machine",
         "",
-        *machine_info(threads),
+        *machine_info(threads, flushed),
         "",
         "## Command",
         "",
@@ -565,14 +613,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--frames",
         type=int,
         default=FRAMES,
-        help=f"frames per variant and repetition, rounded up to a multiple of s (default {FRAMES}; "
-        "1 = one refresh period per variant: fastest)",
+        help=f"frames per variant and repetition, rounded up to a multiple of every s, i.e. of 10 "
+        f"(default {FRAMES})",
     )
     p.add_argument(
         "--threads",
         type=int,
         default=torch.get_num_threads(),
         help=f"intra-op threads of torch and ONNX Runtime (default torch's: {torch.get_num_threads()})",
+    )
+    p.add_argument(
+        "--keep-denormals",
+        action="store_true",
+        help="do not flush denormals to zero (random weights make many; see the module docstring)",
     )
     p.add_argument(
         "--quick",
@@ -605,14 +658,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         onnx = False
     if repeats < 1 or frames < 1 or args.threads < 1:
         p.error("--repeats, --frames and --threads must be >= 1")
+    flushed = not args.keep_denormals and torch.set_flush_denormal(True)
+    if not args.keep_denormals and not flushed:
+        log.warning("this CPU cannot flush denormals to zero: timings may depend on the random weights")
     res = run(archs, onnx_archs, sizes, repeats, frames, args.threads, onnx)
     command = shlex.join(["python", "benchmarks/bench_network.py", *(sys.argv[1:] if argv is None else argv)])
-    print("\n".join(machine_info(args.threads)))
+    print("\n".join(machine_info(args.threads, flushed)))
     print(f"command: {command}\nwall time {res.seconds:.0f} s\n")
     print(report_tables(res))
     print(report_targets(res))
     if args.out:
-        write_markdown(args.out, res, command.strip(), args.threads, args.note)
+        write_markdown(args.out, res, command.strip(), args.threads, flushed, args.note)
         print(f"\nwrote {args.out}")
     return 0
 

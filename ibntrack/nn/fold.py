@@ -30,6 +30,8 @@ __all__ = ["FoldedConvIBN", "fold_conv_bn", "fold_model"]
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
+FOLD_CACHE_STREAMS = 8  # folded weights kept per layer: streams one model can alternate without refolding
+
 
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
     """Eval-mode BN as ``(scale [C], shift [C])``."""
@@ -101,7 +103,9 @@ class FoldedConvIBN(nn.Module):
                 bias = torch.cat([bias[:k], bias[k:] * scale + shift])
             self.register_buffer("refresh_weight", weight.clone())
             self.register_buffer("refresh_bias", bias.clone())
-        self._folded: tuple[Tensor | None, Tensor, Tensor] | None = None
+        # folded (weight, bias) per cached statistics tensor, oldest first: one model can serve several
+        # streams (get/set_stream_state) without refolding on every switch
+        self._folded: dict[int, tuple[Tensor | None, Tensor, Tensor]] = {}
         self.last_path = ""
 
     def _conv(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -109,15 +113,22 @@ class FoldedConvIBN(nn.Module):
 
     @torch.no_grad()
     def _static_weights(self) -> tuple[Tensor, Tensor]:
-        """Convolution weights with the whole eval IBN (cached IN statistics) folded in; memoised."""
+        """Convolution weights with the whole eval IBN (cached IN statistics) folded in.
+
+        Memoised per statistics tensor (the last :data:`FOLD_CACHE_STREAMS` of them): the entry holds
+        the tensor itself, so its ``id`` cannot be reused while the entry lives.
+        """
         key = self.ibn.stream_state.mean
-        cached = self._folded
-        if cached is not None and cached[0] is key and cached[1].device == self.weight.device:
-            return cached[1], cached[2]
+        hit = self._folded.get(id(key))
+        if hit is not None and hit[0] is key and hit[1].device == self.weight.device:
+            return hit[1], hit[2]
         scale, shift = self.ibn.affine()  # [C] each
         weight = self.weight * scale[:, None, None, None]
         bias = self.bias * scale + shift
-        self._folded = (key, weight, bias)
+        self._folded.pop(id(key), None)
+        while len(self._folded) >= FOLD_CACHE_STREAMS:
+            self._folded.pop(next(iter(self._folded)))
+        self._folded[id(key)] = (key, weight, bias)
         return weight, bias
 
     def forward(self, x: Tensor) -> Tensor:

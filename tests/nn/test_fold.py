@@ -111,3 +111,26 @@ def test_fold_leaves_original_untouched() -> None:
     fold_model(model)
     assert sum(type(m) is nn.BatchNorm2d for m in model.modules()) == n_bn
     assert not any(isinstance(m, FoldedConvIBN) for m in model.modules())
+
+
+def test_switching_streams_reuses_each_streams_folded_weights() -> None:
+    """Two cameras on one folded model: after one frame each, alternating frames refold nothing."""
+    folded = fold_model(_trained("resnet18-ibn"))
+    set_sparsity(folded, 100)
+    layer = next(m for m in folded.modules() if isinstance(m, FoldedConvIBN))
+    frames = {cam: torch.randn(1, 3, 64, 64) * (1 + cam) for cam in (0, 1)}
+    states, weights = {}, {}
+    with torch.no_grad():
+        for cam in (0, 1):  # each stream: a refresh frame, then a cached frame that folds its statistics
+            reset_stream(folded)
+            folded(frames[cam])
+            folded(frames[cam])
+            states[cam] = get_stream_state(folded)
+            weights[cam] = layer._static_weights()[0]
+        assert not torch.equal(weights[0], weights[1])
+        for cam in (0, 1, 0, 1):
+            set_stream_state(folded, states[cam])
+            folded(frames[cam])
+            assert layer.last_path == "folded"
+            assert layer._static_weights()[0] is weights[cam]  # memoised per stream, not recomputed
+            states[cam] = get_stream_state(folded)
