@@ -172,9 +172,11 @@ def count_flops(model: nn.Module, height: int, width: int) -> int:
 class Runners:
     """Folded torch models and ONNX Runtime runners, built once per arch and shared by sizes and s."""
 
-    def __init__(self, tmp: Path, threads: int) -> None:
+    def __init__(self, tmp: Path, threads: int, flushed: bool = False) -> None:
         self.tmp = tmp
         self.threads = threads
+        # denormals as zero in ONNX Runtime too when torch flushes them: the same arithmetic for both
+        self.ort_config = {"session.set_denormal_as_zero": "1"} if flushed else {}
         self.models: dict[str, nn.Module] = {}
         self.folded: dict[str, nn.Module] = {}
         self.onnx: dict[str, object] = {}
@@ -195,7 +197,7 @@ class Runners:
 
             t0 = time.perf_counter()
             report = export_model(self.model(name), self.tmp / f"{name}.onnx", example, check=False)
-            self.onnx[name] = OnnxModel(report.path, threads=self.threads)
+            self.onnx[name] = OnnxModel(report.path, threads=self.threads, session_config=self.ort_config)
             log.info("exported %s in %.1f s", name, time.perf_counter() - t0)
         return self.onnx[name]
 
@@ -303,6 +305,7 @@ def run(
     frames: int,
     threads: int,
     onnx: bool,
+    flushed: bool = False,
 ) -> Results:
     """Build every model and runner, then time them (see the module docstring)."""
     torch.set_num_threads(threads)
@@ -311,7 +314,7 @@ def run(
     variants = {a: _variants(a, archs, onnx_archs, onnx) for a in arch_list}
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_network_") as tmp:
-        runners = Runners(Path(tmp), threads)
+        runners = Runners(Path(tmp), threads, flushed)
         flops = {
             case: count_flops(runners.model(f"{case.arch}-ibn"), case.height, case.width) for case in cases
         }
@@ -661,7 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     flushed = not args.keep_denormals and torch.set_flush_denormal(True)
     if not args.keep_denormals and not flushed:
         log.warning("this CPU cannot flush denormals to zero: timings may depend on the random weights")
-    res = run(archs, onnx_archs, sizes, repeats, frames, args.threads, onnx)
+    res = run(archs, onnx_archs, sizes, repeats, frames, args.threads, onnx, flushed)
     command = shlex.join(["python", "benchmarks/bench_network.py", *(sys.argv[1:] if argv is None else argv)])
     print("\n".join(machine_info(args.threads, flushed)))
     print(f"command: {command}\nwall time {res.seconds:.0f} s\n")

@@ -67,8 +67,7 @@ def run_demo(
     print(
         f"      {s.frames} frames, {s.tracks} track ids, {s.fps:.1f} frames/s, "
         f"sparsity factor s={s.sparsity}, IN refreshed on {100 * s.refresh_fraction:.0f}% of frames; "
-        "mean ms: "
-        + ", ".join(f"{k} {v:.1f}" for k, v in s.mean_ms.items())
+        "mean ms: " + ", ".join(f"{k} {v:.1f}" for k, v in s.mean_ms.items())
     )
     print("[3/3] TrackEval metrics")
     report = evaluate(seq, out / "tracks")

@@ -222,7 +222,11 @@ def _dynamic_axes(layers: Sequence[tuple[str, int]], cached: bool) -> dict[str, 
 
 
 def _trace_to_file(
-    graph: _Graph, layers: list[tuple[str, int]], path: Path, input_size: tuple[int, int], opset: int,
+    graph: _Graph,
+    layers: list[tuple[str, int]],
+    path: Path,
+    input_size: tuple[int, int],
+    opset: int,
     dynamic: bool,
 ) -> None:
     h, w = input_size
@@ -417,8 +421,12 @@ def export_onnx(
 
 
 def _export_checkpoint(
-    weights: str | os.PathLike, out: str | os.PathLike, opset: int, input_size: tuple[int, int] | None,
-    dynamic: bool, check: bool,
+    weights: str | os.PathLike,
+    out: str | os.PathLike,
+    opset: int,
+    input_size: tuple[int, int] | None,
+    dynamic: bool,
+    check: bool,
 ) -> ExportReport:
     from ibntrack.engine.checkpoint import load_model
 
@@ -433,10 +441,15 @@ def _export_checkpoint(
         "num_ids": ckpt.get("num_ids"),
         "source": Path(weights).name,
     }
-    report = export_model(model, out, tuple(input_size), opset=opset, dynamic=dynamic, check=check,
-                          metadata=extra)
-    log.info("exported %s (%d IBN layers), check max abs diff %s", report.path, report.ibn_layers,
-             report.max_abs_diff)
+    report = export_model(
+        model, out, tuple(input_size), opset=opset, dynamic=dynamic, check=check, metadata=extra
+    )
+    log.info(
+        "exported %s (%d IBN layers), check max abs diff %s",
+        report.path,
+        report.ibn_layers,
+        report.max_abs_diff,
+    )
     return report
 
 
@@ -480,8 +493,9 @@ def _check(folded: TrackerNet, path: Path, input_size: tuple[int, int]) -> float
                         f"up to {float(err.max()):.3g} (tolerance {CHECK_TOL}·(1 + |torch|))"
                     )
             if t == 0:  # the statistics the refresh graph handed over must be the torch layers' cache
-                for ref_state, got_state in zip(get_stream_state(ref_model), onnx_model.get_stream_state(),
-                                                strict=True):
+                for ref_state, got_state in zip(
+                    get_stream_state(ref_model), onnx_model.get_stream_state(), strict=True
+                ):
                     for a, b in ((ref_state.mean, got_state.mean), (ref_state.var, got_state.var)):
                         err = float((a - b).abs().max()) if a.numel() else 0.0
                         worst = max(worst, err)
@@ -516,6 +530,8 @@ class OnnxModel:
             its run competes for the cores with the other session's run and with the tracker's own work
             (measured: resnet18-ibn 576×320, 2 threads, s=5: 173 ms/frame spinning vs 166 without; s=1
             158 vs 157).
+        session_config: extra ONNX Runtime session config entries, e.g.
+            ``{"session.set_denormal_as_zero": "1"}``; applied last, so they override the above.
 
     Attributes:
         meta: the export metadata (``input_size``, ``class_names``, ``train_scene``, ``arch``, …).
@@ -531,6 +547,7 @@ class OnnxModel:
         providers: Sequence[str] | None = None,
         threads: int | None = None,
         spin: bool = False,
+        session_config: Mapping[str, str] | None = None,
     ) -> None:
         _require("onnxruntime")
         import onnxruntime as ort
@@ -545,6 +562,8 @@ class OnnxModel:
                 raise ValueError(f"threads must be a positive int or None, got {threads!r}")
             options.intra_op_num_threads = threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        for key, value in (session_config or {}).items():
+            options.add_session_config_entry(str(key), str(value))
         providers = list(providers or ["CPUExecutionProvider"])
         try:
             self._refresh = ort.InferenceSession(str(path), options, providers=providers)
@@ -555,8 +574,10 @@ class OnnxModel:
             raise ValueError(f"{path} has no {META_KEY!r} metadata: not exported by ibntrack")
         self.meta: dict[str, Any] = json.loads(raw)
         if self.meta.get("graph") != "refresh":
-            raise ValueError(f"{path} is the {self.meta.get('graph')} graph; pass the refresh graph (the "
-                             f"file without {CACHED_SUFFIX})")
+            raise ValueError(
+                f"{path} is the {self.meta.get('graph')} graph; pass the refresh graph (the "
+                f"file without {CACHED_SUFFIX})"
+            )
         self.path = path
         self.config = ModelConfig.from_dict(self.meta["model_config"])
         self.stride = OUTPUT_STRIDE
@@ -597,8 +618,10 @@ class OnnxModel:
         return len(self._in_channels)
 
     def __repr__(self) -> str:
-        return (f"OnnxModel({str(self.path)!r}, arch={self.config.arch}, ibn_layers={self.num_ibn_layers}, "
-                f"sparsity={self._sparsity})")
+        return (
+            f"OnnxModel({str(self.path)!r}, arch={self.config.arch}, ibn_layers={self.num_ibn_layers}, "
+            f"sparsity={self._sparsity})"
+        )
 
     # ---------------------------------------------------------------------------------- sparse control
     @property
@@ -651,8 +674,9 @@ class OnnxModel:
                 stats = None
                 break
             if layer_state.mean.shape != (k,):
-                raise ValueError(f"state holds statistics of {tuple(layer_state.mean.shape)} channels, "
-                                 f"layer has {k}")
+                raise ValueError(
+                    f"state holds statistics of {tuple(layer_state.mean.shape)} channels, layer has {k}"
+                )
             stats.append(tuple(t.detach().float().cpu().numpy() for t in (layer_state.mean, layer_state.var)))
         self._stats = stats
         self._state = dataclasses.replace(state[0], mean=None, var=None)
@@ -706,8 +730,9 @@ class OnnxModel:
             out = self._refresh.run(None, {"images": x})
             stats = out[n_maps:]
             if stats:
-                self._stats = [(stats[2 * i][-1].copy(), stats[2 * i + 1][-1].copy())
-                               for i in range(self.num_ibn_layers)]
+                self._stats = [
+                    (stats[2 * i][-1].copy(), stats[2 * i + 1][-1].copy()) for i in range(self.num_ibn_layers)
+                ]
             return out[:n_maps]
         self.last_path = "cached"
         feed = {"images": x}
@@ -732,18 +757,22 @@ def _hw(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 608x1088, got {text!r}") from None
     if h <= 0 or w <= 0 or h % INPUT_MULTIPLE or w % INPUT_MULTIPLE:
-        raise argparse.ArgumentTypeError(f"height and width must be positive multiples of {INPUT_MULTIPLE}, "
-                                         f"got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"height and width must be positive multiples of {INPUT_MULTIPLE}, got {text!r}"
+        )
     return h, w
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    report = _export_checkpoint(args.weights, args.out, args.opset, args.input_size, not args.static,
-                                not args.no_check)
+    report = _export_checkpoint(
+        args.weights, args.out, args.opset, args.input_size, not args.static, not args.no_check
+    )
     print(f"wrote {report.path} (refresh graph: images -> hm, wh, reg, id + IN statistics)")
     if report.cached_path is not None:
-        print(f"wrote {report.cached_path} (cached graph: images + IN statistics -> maps; "
-              f"{report.ibn_layers} IBN layers)")
+        print(
+            f"wrote {report.cached_path} (cached graph: images + IN statistics -> maps; "
+            f"{report.ibn_layers} IBN layers)"
+        )
     if report.max_abs_diff is None:
         print("check skipped (--no-check)")
     else:
@@ -754,20 +783,30 @@ def _run_export(args: argparse.Namespace) -> int:
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``export`` subcommand (``ibntrack export --weights CKPT --out model.onnx``)."""
     p = subparsers.add_parser(
-        "export", help="export a checkpoint to ONNX (refresh + cached-statistics graphs) for ONNX Runtime",
+        "export",
+        help="export a checkpoint to ONNX (refresh + cached-statistics graphs) for ONNX Runtime",
         description="Writes OUT (the refresh graph: images -> hm, wh, reg, id plus each IBN layer's "
-                    f"instance-norm statistics) and OUT-stem{CACHED_SUFFIX} (the cached graph: images and "
-                    "the cached statistics -> maps, IN a per-channel affine map), BN folded in both, "
-                    "with the model's metadata (input size, classes, training scene, arch). Then runs both "
-                    "in ONNX Runtime and compares with PyTorch (fails past 1e-3). Track with "
-                    "`ibntrack track SOURCE --weights OUT --backend onnxruntime`.")
+        f"instance-norm statistics) and OUT-stem{CACHED_SUFFIX} (the cached graph: images and "
+        "the cached statistics -> maps, IN a per-channel affine map), BN folded in both, "
+        "with the model's metadata (input size, classes, training scene, arch). Then runs both "
+        "in ONNX Runtime and compares with PyTorch (fails past 1e-3). Track with "
+        "`ibntrack track SOURCE --weights OUT --backend onnxruntime`.",
+    )
     p.add_argument("--weights", required=True, type=Path, help="checkpoint from `ibntrack train` (.pt)")
     p.add_argument("--out", required=True, type=Path, help="output .onnx file (the refresh graph)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
-    p.add_argument("--input-size", type=_hw, default=None, metavar="HxW",
-                   help="example input HEIGHTxWIDTH, multiples of 32 (default: the checkpoint's input size)")
-    p.add_argument("--static", action="store_true",
-                   help="fix batch 1 and the input size (default: dynamic batch, height and width)")
+    p.add_argument(
+        "--input-size",
+        type=_hw,
+        default=None,
+        metavar="HxW",
+        help="example input HEIGHTxWIDTH, multiples of 32 (default: the checkpoint's input size)",
+    )
+    p.add_argument(
+        "--static",
+        action="store_true",
+        help="fix batch 1 and the input size (default: dynamic batch, height and width)",
+    )
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch comparison")
     p.set_defaults(func=_run_export)
     return p

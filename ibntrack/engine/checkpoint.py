@@ -208,5 +208,3 @@ def _check_plain(obj: Any, where: str) -> None:
         f"checkpoint {where} is a {type(obj).__name__}; only tensors, str/int/float/bool/None and "
         "lists/tuples/dicts of them load with weights_only=True"
     )
-
-

@@ -203,7 +203,11 @@ def build_model_from_config(cfg: ModelConfig) -> TrackerNet:
     """A randomly initialised :class:`TrackerNet` for ``cfg``."""
     depth, ibn = _parse_arch(cfg.arch)
     backbone = build_resnet(
-        depth, ibn=ibn, ibn_ratio=cfg.ibn_ratio, ibn_mode=cfg.ibn_mode, ibn_stages=cfg.ibn_stages,
+        depth,
+        ibn=ibn,
+        ibn_ratio=cfg.ibn_ratio,
+        ibn_mode=cfg.ibn_mode,
+        ibn_stages=cfg.ibn_stages,
         width=cfg.width,
     )
     neck = FPNNeck(backbone.out_channels, cfg.resolved_neck_channels())
