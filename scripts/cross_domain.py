@@ -226,8 +226,6 @@ def write_docs(results: dict, path: Path, command: str) -> None:
     img_dir.mkdir(parents=True, exist_ok=True)
     dom = results["domains"]
     lines = [
-        "# Cross-domain results",
-        "",
         f"Made by `{command}` in {results['elapsed_s'] / 60:.0f} min on {results['machine']}.",
         "Training: synthetic summer only; testing: held-out sequences with the same geometry in every "
         "domain. Metrics are TrackEval's, combined over the test sequences of a domain; "
@@ -274,8 +272,25 @@ def write_docs(results: dict, path: Path, command: str) -> None:
             )
             + " |"
         )
-    lines += ["", "(HOTA / IDF1, %)", ""]
-    path.write_text("\n".join(lines) + "\n")
+    lines += ["", "(HOTA / IDF1, %)"]
+    _write_generated(path, "\n".join(lines))
+
+
+BEGIN, END = "<!-- cross_domain.py: begin -->", "<!-- cross_domain.py: end -->"
+
+
+def _write_generated(path: Path, block: str) -> None:
+    """Writes ``block`` between the BEGIN/END markers of ``path``, keeping the hand-written text around it
+    (a page without markers is created with a title and the block)."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if BEGIN in text and END in text.split(BEGIN, 1)[1]:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+    else:
+        head, tail = "# Cross-domain results\n\n", "\n"
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}", encoding="utf-8")
+    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
