@@ -127,9 +127,12 @@ def test_exact_in_matches_torch_dynamic_batch_and_size(exported: tuple[Path, Pat
     assert stream_stats(runner) == stream_stats(folded) == {"frames": 4, "refreshes": 4}
 
 
-def test_streaming_s3_matches_folded_torch(exported: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize(
+    "options", [{}, {"spin": True, "session_config": {"session.set_denormal_as_zero": "1"}}]
+)
+def test_streaming_s3_matches_folded_torch(exported: tuple[Path, Path], options: dict) -> None:
     ckpt, path = exported
-    folded, runner = _folded(ckpt), OnnxModel(path, threads=1)
+    folded, runner = _folded(ckpt), OnnxModel(path, threads=1, **options)
     for model in (folded, runner):  # the ibntrack.nn functions drive the runner by duck typing
         set_sparsity(model, 3)
         reset_stream(model)
