@@ -133,8 +133,8 @@ class FoldedConvIBN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         ibn = self.ibn
-        plan = ibn._plan(x.shape[0])
-        if not plan.selected:  # every image reuses the cached statistics: the folded conv alone
+        plan = ibn._advance_one() if x.shape[0] == 1 else ibn._plan(x.shape[0])
+        if plan is None or not plan.selected:  # every image reuses the cached statistics: folded conv alone
             self.last_path = "folded"
             return self._conv(x, *self._static_weights())
         self.last_path = "refresh"

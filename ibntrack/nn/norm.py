@@ -79,6 +79,9 @@ class _Plan:
         return len(self.selected) == len(self.source)
 
 
+_ONE_REFRESH = _Plan(selected=(0,), source=(0,))  # a one-frame call that computes its statistics
+
+
 def _check_sparsity(s: object) -> int:
     if isinstance(s, bool) or not isinstance(s, int) or s < 1:
         raise ValueError(f"sparsity must be an int >= 1, got {s!r}")
@@ -251,6 +254,30 @@ class IBN(nn.Module):
         )
         self.last_computed = len(selected)
         return _Plan(tuple(selected), tuple(source))
+
+    def _advance_one(self) -> _Plan | None:
+        """:meth:`_plan` for a one-frame call, without its loops: None when the frame reuses the cache.
+
+        The hot path of streaming inference (one frame per call, most frames cached), so it builds no
+        lists and replaces the state with one constructor call.
+        """
+        state = self._state
+        refresh = (
+            state.force
+            or state.frames == 0
+            or state.since >= self._sparsity
+            or (state.mean is None and self.in_channels > 0)
+        )
+        self._state = StreamState(
+            state.mean,
+            state.var,
+            frames=state.frames + 1,
+            refreshes=state.refreshes + refresh,
+            since=1 if refresh else state.since + 1,
+            force=False,
+        )
+        self.last_computed = int(refresh)
+        return _ONE_REFRESH if refresh else None
 
     @staticmethod
     def _stats(x: Tensor) -> tuple[Tensor, Tensor]:
