@@ -54,6 +54,7 @@ import torch
 from torch import nn
 
 from ibntrack import __version__
+from ibntrack.fileio import atomic_write_text
 from ibntrack.nn import (
     build_model,
     fold_model,
@@ -589,9 +590,7 @@ def write_markdown(
         report_targets(res),
         "",
     ]
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text("\n".join(text), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "\n".join(text))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -661,9 +660,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         onnx = False
     if repeats < 1 or frames < 1 or args.threads < 1:
         p.error("--repeats, --frames and --threads must be >= 1")
-    flushed = not args.keep_denormals and torch.set_flush_denormal(True)
-    if not args.keep_denormals and not flushed:
-        log.warning("this CPU cannot flush denormals to zero: timings may depend on the random weights")
+    flushed = False
+    if not args.keep_denormals:
+        flushed = torch.set_flush_denormal(True)
+        if not flushed:
+            log.warning("this CPU cannot flush denormals to zero: timings may depend on the random weights")
     res = run(archs, onnx_archs, sizes, repeats, frames, args.threads, onnx, flushed)
     command = shlex.join(["python", "benchmarks/bench_network.py", *(sys.argv[1:] if argv is None else argv)])
     print("\n".join(machine_info(args.threads, flushed)))

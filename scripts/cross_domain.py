@@ -34,6 +34,7 @@ from ibntrack.data.synth import generate_sequence
 from ibntrack.engine.infer import Tracker, track
 from ibntrack.engine.train import fit
 from ibntrack.eval.metrics import evaluate
+from ibntrack.fileio import atomic_write_text
 
 log = logging.getLogger("cross_domain")
 
@@ -207,7 +208,7 @@ def run(args: argparse.Namespace) -> dict:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads"
     )
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    atomic_write_text(out / "results.json", json.dumps(results, indent=1))
     return results
 
 
@@ -288,9 +289,7 @@ def _write_generated(path: Path, block: str) -> None:
         tail = rest.split(END, 1)[1]
     else:
         head, tail = "# Cross-domain results\n\n", "\n"
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, f"{head}{BEGIN}\n{block}\n{END}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
