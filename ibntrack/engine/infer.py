@@ -202,11 +202,14 @@ class Tracker:
         self.times.decode += t2 - t1
         return dets
 
-    def update(self, frame_bgr: np.ndarray) -> list[Track]:
+    def update(self, frame_bgr: np.ndarray, as_detections: bool = False):
         """Processes the next frame of the stream.
 
         Args:
             frame_bgr: ``np.ndarray[H, W, 3] uint8`` in BGR order (as OpenCV reads it).
+            as_detections: return a ``supervision.Detections`` (the tracked detections with
+                ``tracker_id``, ``data["embedding"]`` and ``data["class_name"]``; see
+                :func:`ibntrack.interop.supervision.tracks_to_detections`) instead of tracks.
 
         Returns:
             The tracks visible in this frame; ``track.box`` is xyxy in frame pixels.
@@ -217,6 +220,10 @@ class Tracker:
         tracks = self.mot.update(dets.boxes, dets.scores, dets.embeddings, dets.classes)
         self.times.association += time.perf_counter() - t0
         self.times.frames += 1
+        if as_detections:
+            from ibntrack.interop.supervision import tracks_to_detections
+
+            return tracks_to_detections(tracks, dets, self.class_names)
         return tracks
 
 

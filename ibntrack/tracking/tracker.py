@@ -204,6 +204,16 @@ class MultiObjectTracker:
         self._frame_id = 0
         self._last_id = 0
 
+    def update_with_detections(self, detections, embedding_key: str = "embedding"):
+        """:meth:`update` with a ``supervision.Detections`` (``pip install ibntrack[supervision]``).
+
+        Returns the input rows that belong to a confirmed track this frame, with ``tracker_id`` set; see
+        :func:`ibntrack.interop.supervision.update_with_detections`.
+        """
+        from ibntrack.interop.supervision import update_with_detections
+
+        return update_with_detections(self, detections, embedding_key=embedding_key)
+
     # ------------------------------------------------------------------ main entry
     def update(
         self,
