@@ -16,7 +16,24 @@ model, per ground-truth object of visibility ``v ∈ [0, 1]`` (fraction not occl
   sequence (times ``exp(N(0, fp_size_jitter))``), placed uniformly in the scene extent, scores from
   ``Beta(fp_score_a, fp_score_b)`` (low-ish), random unit embeddings, classes drawn from the ground truth.
 
-Detections of a frame are shuffled. The same seed gives the same output.
+Options that make it harsher (all off by default; :meth:`DetSimConfig.hostile` turns them on):
+
+- **geometric occlusion** (``geometric_occlusion``): the visibility used above is
+  ``min(v_gt, 1 − covered)``, where ``covered = min(1, Σ_j area(b ∩ b_j) / area(b))`` over the boxes
+  ``b_j`` standing in front (larger bottom edge ``y2``: nearer the camera on a ground plane). MOT15 has no
+  visibility column, so without this every target would look fully visible there.
+- **correlated identities** (``identity_similarity`` ``s``): prototypes are
+  ``normalize(√s·c + √(1 − s)·u_i)`` with one shared unit vector ``c``, so two identities have cosine ≈ ``s``
+  (a real ReID space is not orthogonal).
+- **the occluder shows through** (``emb_occluder_mix`` ``m``): an occluded detection's embedding is
+  built from ``(1 − w)·p_own + w·p_occluder`` with ``w = m·(1 − v)``, ``p_occluder`` the prototype of
+  the box covering it most.
+- **duplicates** (``dup_rate``): each detected object gets, with this probability, a second box shifted by
+  ``N(0, dup_shift)`` of its size, scored ``Beta(fp_score_a, fp_score_b)``, with the object's embedding.
+
+Embeddings come from their own random stream (split from ``rng`` at the start), so detections simulated
+with the same seed and different embedding settings have identical boxes, scores and classes. Detections
+of a frame are shuffled. The same seed gives the same output.
 """
 
 from __future__ import annotations
@@ -29,7 +46,7 @@ import numpy as np
 
 from ibntrack.data.motio import read_gt
 
-__all__ = ["DetSimConfig", "GtFrame", "SimFrame", "load_mot_gt", "simulate_detections"]
+__all__ = ["DetSimConfig", "GtFrame", "SimFrame", "load_mot_gt", "occlusion", "simulate_detections"]
 
 #: ``(boxes [M, 4] xyxy, ids [M], visibility [M], classes [M])`` of one frame.
 GtFrame = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -60,6 +77,11 @@ class DetSimConfig:
         fp_score_a: Beta ``a`` of false-positive scores.
         fp_score_b: Beta ``b`` of false-positive scores (mean ``a / (a + b)``).
         fp_size_jitter: std of the log-scale factor of false-positive box sizes.
+        geometric_occlusion: lower visibility by the overlap of boxes in front (module docstring).
+        identity_similarity: cosine between two identities' prototypes, in ``[0, 1)``.
+        emb_occluder_mix: how much of the occluder's prototype an occluded embedding takes, ``[0, 1]``.
+        dup_rate: probability that a detected object also gets a duplicate low-score box, ``[0, 1]``.
+        dup_shift: std of a duplicate's centre shift, as a fraction of the box width / height.
     """
 
     emb_dim: int = 64
@@ -77,6 +99,39 @@ class DetSimConfig:
     fp_score_a: float = 2.0
     fp_score_b: float = 5.0
     fp_size_jitter: float = 0.2
+    geometric_occlusion: bool = False
+    identity_similarity: float = 0.0
+    emb_occluder_mix: float = 0.0
+    dup_rate: float = 0.0
+    dup_shift: float = 0.25
+
+    @classmethod
+    def hostile(cls, emb_dim: int = 64, **changes: object) -> DetSimConfig:
+        """A harsher detector than the defaults, closer to a real one in crowds (the benchmark's).
+
+        Occlusion from box overlap, most occluded objects missed or scored low, 2 false positives per
+        frame, 5 % duplicates, correlated identities (cosine 0.3), embeddings clean when visible and close
+        to random (noise 3, occluder mixed in) when hidden. ``changes`` override single fields.
+        """
+        base = dict(
+            emb_dim=emb_dim,
+            center_jitter=0.04,
+            size_jitter=0.06,
+            miss_prob_visible=0.03,
+            miss_prob_occluded=0.95,
+            miss_power=1.5,
+            score_mean_visible=0.8,
+            score_mean_occluded=0.2,
+            emb_noise_visible=0.3,
+            emb_noise_occluded=3.0,
+            fp_rate=2.0,
+            geometric_occlusion=True,
+            identity_similarity=0.3,
+            emb_occluder_mix=0.5,
+            dup_rate=0.05,
+        )
+        base.update(changes)
+        return cls(**base)
 
     def __post_init__(self) -> None:
         if isinstance(self.emb_dim, bool) or not isinstance(self.emb_dim, int) or self.emb_dim < 1:
@@ -88,6 +143,14 @@ class DetSimConfig:
         for name in ("center_jitter", "size_jitter", "emb_noise_visible", "emb_noise_occluded", "fp_rate"):
             _check(name, getattr(self, name), lo=0.0)
         _check("fp_size_jitter", self.fp_size_jitter, lo=0.0)
+        _check("dup_shift", self.dup_shift, lo=0.0)
+        for name in ("emb_occluder_mix", "dup_rate"):
+            _check(name, getattr(self, name), lo=0.0, hi=1.0)
+        _check("identity_similarity", self.identity_similarity, lo=0.0, hi=1.0)
+        if self.identity_similarity >= 1.0:
+            raise ValueError(f"identity_similarity must be < 1, got {self.identity_similarity!r}")
+        if not isinstance(self.geometric_occlusion, bool):
+            raise ValueError(f"geometric_occlusion must be a bool, got {self.geometric_occlusion!r}")
         for name in ("miss_power", "score_concentration", "fp_score_a", "fp_score_b"):
             _check(name, getattr(self, name), lo=0.0, open_interval=True)
 
@@ -144,13 +207,18 @@ def simulate_detections(
     sizes = stacked[:, 2:] - stacked[:, :2] if len(stacked) else np.ones((1, 2)) * _MIN_SIZE  # [K, 2] w, h
     fp_classes = np.unique(all_classes) if all_classes.size else np.zeros(1, np.int64)
 
-    protos = _unit(rng.normal(size=(all_ids.size, config.emb_dim)))  # [I, E], one per identity
+    emb_rng = np.random.default_rng(rng.integers(0, 2**63))  # own stream: boxes never depend on it
+    protos = _unit(emb_rng.normal(size=(all_ids.size, config.emb_dim)))  # [I, E], one per identity
+    if config.identity_similarity > 0:
+        common = _unit(emb_rng.normal(size=(1, config.emb_dim)))
+        s = config.identity_similarity
+        protos = _unit(np.sqrt(s) * common + np.sqrt(1.0 - s) * protos)
     proto_of = {int(i): protos[k] for k, i in enumerate(all_ids)}
     out: dict[int, SimFrame] = {}
     for frame in sorted(frames):
         boxes, ids, vis, classes = frames[frame]
-        tp = _true_positives(boxes, ids, vis, classes, proto_of, rng, config)
-        fp = _false_positives(sizes, extent, fp_classes, rng, config)
+        tp = _true_positives(boxes, ids, vis, classes, proto_of, rng, emb_rng, config)
+        fp = _false_positives(sizes, extent, fp_classes, rng, emb_rng, config)
         merged = [np.concatenate([a, b]) for a, b in zip(tp, fp, strict=True)]
         order = rng.permutation(len(merged[1]))
         out[frame] = (
@@ -169,16 +237,23 @@ def _true_positives(
     classes: np.ndarray,
     proto_of: Mapping[int, np.ndarray],
     rng: np.random.Generator,
+    emb_rng: np.random.Generator,
     cfg: DetSimConfig,
 ) -> SimFrame:
-    """Detected ground-truth objects of one frame."""
+    """Detected ground-truth objects of one frame (plus their duplicates)."""
     m = len(boxes)
+    occluder = np.full(m, -1, dtype=np.int64)  # position of the box covering each one most
+    if cfg.geometric_occlusion and m > 1:
+        covered, occluder = occlusion(boxes)
+        vis = np.minimum(vis, 1.0 - covered)
+    occluder_ids = np.where(occluder >= 0, ids[np.maximum(occluder, 0)], -1)
     p_miss = (
         cfg.miss_prob_visible
         + (cfg.miss_prob_occluded - cfg.miss_prob_visible) * (1.0 - vis) ** cfg.miss_power
     )
     keep = rng.random(m) >= p_miss
     boxes, ids, vis, classes = boxes[keep], ids[keep], vis[keep], classes[keep]
+    occluder_ids = occluder_ids[keep]
     k = len(boxes)
     wh = boxes[:, 2:] - boxes[:, :2]  # [k, 2]
     centre = 0.5 * (boxes[:, :2] + boxes[:, 2:]) + rng.normal(size=(k, 2)) * cfg.center_jitter * wh
@@ -192,9 +267,59 @@ def _true_positives(
 
     sigma = cfg.emb_noise_occluded + (cfg.emb_noise_visible - cfg.emb_noise_occluded) * vis  # [k]
     protos = np.stack([proto_of[int(i)] for i in ids]) if k else np.zeros((0, cfg.emb_dim))
-    noise = rng.normal(size=(k, cfg.emb_dim)) / np.sqrt(cfg.emb_dim)
+    if cfg.emb_occluder_mix > 0 and k:
+        has = occluder_ids >= 0
+        if has.any():
+            w = (cfg.emb_occluder_mix * (1.0 - vis))[has, None]
+            other = np.stack([proto_of[int(i)] for i in occluder_ids[has]])
+            protos = protos.copy()
+            protos[has] = _unit((1.0 - w) * protos[has] + w * other)
+    noise = emb_rng.normal(size=(k, cfg.emb_dim)) / np.sqrt(cfg.emb_dim)
     emb = _unit(protos + sigma[:, None] * noise)
+    if cfg.dup_rate > 0 and k:
+        dup = np.flatnonzero(rng.random(k) < cfg.dup_rate)
+        d_wh = det_boxes[dup, 2:] - det_boxes[dup, :2]
+        d_c = (
+            0.5 * (det_boxes[dup, :2] + det_boxes[dup, 2:])
+            + rng.normal(size=(dup.size, 2)) * cfg.dup_shift * d_wh
+        )
+        d_wh = np.maximum(d_wh * np.exp(rng.normal(size=(dup.size, 2)) * cfg.dup_shift), _MIN_SIZE)
+        d_boxes = np.concatenate([d_c - 0.5 * d_wh, d_c + 0.5 * d_wh], axis=1)
+        d_scores = rng.beta(cfg.fp_score_a, cfg.fp_score_b, dup.size)
+        det_boxes = np.concatenate([det_boxes, d_boxes])
+        scores = np.concatenate([scores, d_scores])
+        emb = np.concatenate([emb, emb[dup]])
+        classes = np.concatenate([classes, classes[dup]])
     return det_boxes, scores, emb, classes
+
+
+def occlusion(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How much of each box the boxes in front of it cover, and which one covers it most.
+
+    A box is in front of another when its bottom edge is lower in the image (larger ``y2``; ties: none).
+
+    Args:
+        boxes: ``[M, 4]`` xyxy.
+
+    Returns:
+        ``covered [M]`` in ``[0, 1]`` (``min(1, Σ intersections / own area)``, overlaps between occluders
+        counted twice) and ``occluder [M]`` int64, the position of the front box with the largest
+        intersection, or −1.
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    m = b.shape[0]
+    if m == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    lt = np.maximum(b[:, None, :2], b[None, :, :2])
+    rb = np.minimum(b[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0.0, None)
+    inter = wh[..., 0] * wh[..., 1]  # [M, M]
+    front = b[None, :, 3] > b[:, None, 3]  # [i, j]: j is in front of i
+    inter = np.where(front, inter, 0.0)
+    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
+    covered = np.minimum(inter.sum(axis=1) / area, 1.0)
+    occluder = np.where(inter.max(axis=1) > 0, inter.argmax(axis=1), -1).astype(np.int64)
+    return covered, occluder
 
 
 def _false_positives(
@@ -202,6 +327,7 @@ def _false_positives(
     extent: Sequence[float],
     fp_classes: np.ndarray,
     rng: np.random.Generator,
+    emb_rng: np.random.Generator,
     cfg: DetSimConfig,
 ) -> SimFrame:
     """Spurious detections of one frame."""
@@ -212,7 +338,7 @@ def _false_positives(
     centre = np.stack([rng.uniform(x1, x2, n), rng.uniform(y1, y2, n)], axis=1)
     boxes = np.concatenate([centre - 0.5 * wh, centre + 0.5 * wh], axis=1)
     scores = rng.beta(cfg.fp_score_a, cfg.fp_score_b, n)
-    emb = _unit(rng.normal(size=(n, cfg.emb_dim)))
+    emb = _unit(emb_rng.normal(size=(n, cfg.emb_dim)))
     classes = fp_classes[rng.integers(0, len(fp_classes), n)]
     return boxes, scores, emb, classes
 
