@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -78,6 +79,9 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 def _run_synth(args: argparse.Namespace) -> int:
     from ibntrack.data.synth import generate_sequence
+    from ibntrack.fileio import check_writable_dir
+
+    check_writable_dir(args.out, "--out")
 
     path = generate_sequence(
         args.out,
@@ -261,7 +265,20 @@ def _run_track(args: argparse.Namespace) -> int:
         **_tracker_kwargs(args),
     )
     _print_summaries(summaries)
+    for s in summaries:
+        if s.missing_frames:
+            print(
+                f"note: {s.name}: {s.missing_frames} frame number(s) missing from the image folder (skipped)"
+            )
+        if s.truncated:
+            print(f"note: {s.name}: the video ended early (truncated or corrupt); {s.frames} frames tracked")
     print(f"results in {args.out}")
+    if summaries and summaries[-1].interrupted:
+        print(
+            f"interrupted: the results of {summaries[-1].name} hold its first {summaries[-1].frames} frames",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 
@@ -288,7 +305,11 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 def _run_eval(args: argparse.Namespace) -> int:
     from ibntrack.eval.metrics import evaluate
+    from ibntrack.fileio import check_writable_file
 
+    for flag, path in (("--json", args.json), ("--csv", args.csv)):
+        if path is not None:  # checked before scoring, so a bad path never throws the scores away
+            check_writable_file(path, flag)
     report = evaluate(args.gt, args.results, allow_missing=args.allow_missing)
     print(report.to_table())
     if args.json:
@@ -365,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    previous = _interrupt_on_sigterm()
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, NotADirectoryError, ImportError) as exc:
@@ -375,6 +397,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except RecursionError:
+        print(f"ibntrack {args.command}: error: input nested too deeply to process", file=sys.stderr)
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt_on_sigterm():
+    """SIGTERM raises KeyboardInterrupt like Ctrl-C, so commands finalise and clean up the same way.
+
+    Returns the previous handler (``None`` when not in the main thread, where handlers cannot be set).
+    """
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ naming the file and the key); missing keys keep their defaults. Overrides such a
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -26,7 +27,7 @@ from typing import Any, Literal
 
 import yaml
 
-from ibntrack.fileio import atomic_write_text
+from ibntrack.fileio import atomic_write_text, load_yaml
 from ibntrack.losses.total import LossConfig
 from ibntrack.nn.model import ModelConfig
 
@@ -149,6 +150,10 @@ class TrainConfig:
     max_steps: int | None = None
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # also for configs built in Python, not only from YAML
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"train.{f.name} must be a finite number, got {value}")
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "log_every": self.log_every}
         for name, value in positive.items():
             if value < 1:
@@ -221,9 +226,10 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         if not p.is_file():
             raise FileNotFoundError(f"config file {source} does not exist")
         try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ValueError(f"config file {source} is not valid YAML: {exc}") from exc
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"config file {source} is not a UTF-8 text file ({exc})") from None
+        loaded = load_yaml(text, f"config file {source}")
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -231,10 +237,28 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
                 f"config file {source} must hold a mapping of sections, got {type(loaded).__name__}"
             )
         raw = loaded
-    _check_keys(Config, raw, source, "")
-    for text in overrides:
-        _apply_override(raw, text)
-    return _build(Config, raw, source, "")
+    try:
+        _check_keys(Config, raw, source, "")
+        given: dict[str, str] = {}  # dotted key -> the override that set it
+        for text in overrides:
+            given[_apply_override(raw, text)] = text
+        try:
+            return _build(Config, raw, source, "")
+        except ValueError as exc:
+            raise _blame_override(exc, source, given) from None
+    except RecursionError:
+        raise ValueError(f"config {source}: nested too deeply to be a config") from None
+
+
+def _blame_override(exc: ValueError, source: str, given: Mapping[str, str]) -> ValueError:
+    """An error about a key that an override set names that override, not the file."""
+    message = str(exc)
+    for key, text in given.items():
+        if key in message:
+            rest = message[len(source) + 2 :] if message.startswith(f"{source}: ") else message
+            where = f"override {text!r}" + (f" (on top of {source})" if source != "<defaults>" else "")
+            return ValueError(f"{where}: {rest}")
+    return exc
 
 
 def save_config(cfg: Config, path: str | os.PathLike) -> Path:
@@ -297,15 +321,13 @@ def _where(prefix: str) -> str:
     return f" in section {prefix[:-1]!r}" if prefix else ""
 
 
-def _apply_override(raw: dict[str, Any], text: str) -> None:
+def _apply_override(raw: dict[str, Any], text: str) -> str:
+    """Sets one ``section.key=value`` override in ``raw``; returns the dotted key."""
     key, sep, value_text = text.partition("=")
     key = key.strip()
     if not sep or not key:
         raise ValueError(f"override {text!r} must look like section.key=value (e.g. train.lr=1e-3)")
-    try:
-        value = yaml.safe_load(value_text) if value_text.strip() else None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"override {text!r}: value is not valid YAML: {exc}") from exc
+    value = load_yaml(value_text, f"override {text!r}: value") if value_text.strip() else None
     parts = key.split(".")
     cls: type = Config
     node = raw
@@ -324,7 +346,7 @@ def _apply_override(raw: dict[str, Any], text: str) -> None:
             else:  # type errors name the override, not the file
                 _coerce(value, tp, key, f"override {text!r}")
             node[part] = value
-            return
+            return key
         if not _is_section(tp):
             raise ValueError(f"override {text!r}: {'.'.join(parts[: i + 1])!r} is a value, not a section")
         child = node.get(part)
@@ -393,11 +415,13 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
             fail()
         if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 fail()
         if not isinstance(value, (int, float)):
             fail()
+        if not math.isfinite(value):
+            raise ValueError(f"{source}: {key} must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

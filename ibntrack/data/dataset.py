@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from ibntrack.data.identities import assign_global_ids
 from ibntrack.data.mot import Sequence, frame_path
+from ibntrack.data.motio import MOTFormatError
 from ibntrack.data.transforms import AugmentConfig, augment, letterbox, letterbox_boxes, to_tensor
 
 __all__ = ["MOTDataset"]
@@ -154,6 +155,12 @@ class MOTDataset(Dataset):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise FileNotFoundError(f"{seq.name}: cannot read frame {frame}: {path}")
+        if image.shape[:2] != (seq.height, seq.width):  # gt boxes are in the sequence's pixel frame
+            raise MOTFormatError(
+                f"{path}: the image is {image.shape[1]}x{image.shape[0]} but sequence {seq.name} is "
+                f"{seq.width}x{seq.height} (seqinfo.ini imWidth/imHeight, else its first image); "
+                "every frame of a sequence must have that size"
+            )
         ann = seq.annotations[frame]
         image, scale, pad_x, pad_y = letterbox(image, self.input_size)
         boxes = letterbox_boxes(ann.boxes, scale, pad_x, pad_y)

@@ -262,15 +262,17 @@ def load_style(path: str | os.PathLike) -> Style:
         FileNotFoundError: ``path`` does not exist.
         StyleError: malformed YAML, an unknown key or a bad value; the message names the file and key.
     """
-    import yaml
+    from ibntrack.fileio import YAMLInputError, load_yaml
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"style file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise StyleError(f"{path}: not valid YAML: {exc}") from exc
+        data = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    except UnicodeDecodeError as exc:
+        raise StyleError(f"{path}: not a UTF-8 text file ({exc})") from None
+    except YAMLInputError as exc:
+        raise StyleError(str(exc)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -20,7 +20,7 @@ import torch
 from ibntrack.data.transforms import letterbox, to_tensor
 from ibntrack.engine.sources import FrameSource, open_sources
 from ibntrack.engine.stream import DEFAULT_DRIFT_THRESHOLD, StreamController
-from ibntrack.fileio import atomic_open
+from ibntrack.fileio import atomic_open, check_writable_dir, check_writable_file
 from ibntrack.nn import fold_model, set_sparsity
 from ibntrack.ops.decode import decode
 from ibntrack.scene import parse_scene, relevance, sparsity_factor
@@ -109,6 +109,7 @@ class Tracker:
         self.mot = MultiObjectTracker(self.tracker_config, frame_rate=frame_rate)
         self.times = StageTimes()
         self.last_detections: Detections | None = None
+        self._frame_shape: tuple[int, int] | None = None  # (H, W) of this stream's frames
 
     @classmethod
     def from_checkpoint(
@@ -177,12 +178,46 @@ class Tracker:
             self.mot.reset()
         self.stream.reset()
         self.times = StageTimes()
+        self._frame_shape = None
+
+    def check_frame(self, frame_bgr: np.ndarray) -> None:
+        """Validates one frame of this stream.
+
+        Raises:
+            ValueError: naming ``frame_bgr``: not a ``np.ndarray[H, W, 3]`` of dtype uint8 (a float image
+                in [0, 1], a 16-bit or int64 image would give silently wrong detections), or a frame size
+                other than the stream's first frame (call :meth:`reset` to start a new stream).
+        """
+        if not isinstance(frame_bgr, np.ndarray):
+            raise ValueError(
+                f"frame_bgr must be a numpy array [H, W, 3] uint8, got {type(frame_bgr).__name__}"
+            )
+        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or 0 in frame_bgr.shape:
+            raise ValueError(f"frame_bgr must be [H, W, 3] uint8 (BGR), got shape {list(frame_bgr.shape)}")
+        if frame_bgr.dtype != np.uint8:
+            hint = (
+                " (multiply a [0, 1] float image by 255 and convert)" if frame_bgr.dtype.kind == "f" else ""
+            )
+            raise ValueError(f"frame_bgr must have dtype uint8 (0-255 BGR), got {frame_bgr.dtype}{hint}")
+        shape = (int(frame_bgr.shape[0]), int(frame_bgr.shape[1]))
+        if self._frame_shape is None:
+            self._frame_shape = shape
+        elif shape != self._frame_shape:
+            (h0, w0), (h, w) = self._frame_shape, shape
+            raise ValueError(
+                f"frame_bgr is {w}x{h} but this stream's frames are {w0}x{h0}: tracks and cached IN "
+                "statistics belong to one stream; call reset() before feeding frames of another size"
+            )
 
     @torch.inference_mode()
     def detect(self, frame_bgr: np.ndarray) -> Detections:
-        """Runs the network on one frame; returns detections in frame pixels (xyxy)."""
-        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
-            raise ValueError(f"frame_bgr must be [H, W, 3] uint8, got shape {frame_bgr.shape}")
+        """Runs the network on one frame; returns detections in frame pixels (xyxy).
+
+        Raises:
+            ValueError: a frame that is not ``[H, W, 3] uint8`` or changes size mid-stream
+                (:meth:`check_frame`).
+        """
+        self.check_frame(frame_bgr)
         t0 = time.perf_counter()
         image, scale, pad_x, pad_y = letterbox(frame_bgr, self.input_size)
         x = to_tensor(image).unsqueeze(0).to(self.device)  # [1, 3, H, W]
@@ -240,6 +275,9 @@ class SequenceSummary:
     fps: float = 0.0
     sparsity: int = 1
     refresh_fraction: float = 1.0
+    interrupted: bool = False  # stopped by Ctrl-C / SIGTERM: the files hold the frames tracked until then
+    missing_frames: int = 0  # frame numbers absent from a numbered image sequence (skipped)
+    truncated: bool = False  # the video decoded fewer frames than its container announced
 
 
 def track(
@@ -270,8 +308,16 @@ def track(
         max_frames: stop each source after this many frames.
         progress: tqdm progress bar (``None``: only on a terminal).
 
+    Every output location is checked before the first frame is tracked. Ctrl-C (``KeyboardInterrupt``,
+    which the CLI also raises on SIGTERM) does not throw the work away: the result file, video and JSON
+    lines of the current source are finalised with the frames tracked so far, that source's summary says
+    ``interrupted=True``, and the remaining sources are not started.
+
     Returns:
-        One :class:`SequenceSummary` per source.
+        One :class:`SequenceSummary` per source started.
+
+    Raises:
+        ibntrack.fileio.OutputError: ``out_dir`` or a result path cannot be written (before any work).
     """
     from tqdm import tqdm
 
@@ -281,7 +327,11 @@ def track(
     if tracker is None and weights is None:
         raise ValueError("track(): give weights=CHECKPOINT or tracker=Tracker(...)")
     sources: list[FrameSource] = open_sources(source)
-    out = Path(out_dir)
+    out = check_writable_dir(out_dir, "out_dir (--out)")
+    suffixes = [".txt"] + [".mp4"] * save_video + [".jsonl"] * save_json
+    for src in sources:
+        for suffix in suffixes:
+            check_writable_file(out / f"{src.name}{suffix}", f"result of {src.name} (--out)")
     summaries = []
     for src in sources:
         live_scene = scene if scene else (src.scene or None)
@@ -314,6 +364,7 @@ def track(
         )
         t_start = time.perf_counter()
         n = 0
+        interrupted = False
         try:
             for frame_id, frame in src:
                 if max_frames is not None and n >= max_frames:
@@ -358,6 +409,9 @@ def track(
                 bar.update(1)
                 if n % 10 == 0:
                     bar.set_postfix(fps=f"{n / (time.perf_counter() - t_start):.1f}", tracks=len(ids))
+        except KeyboardInterrupt:  # keep what was tracked: finalised below like a finished source
+            interrupted = True
+            log.warning("%s: interrupted after %d frames; writing the results so far", src.name, n)
         except BaseException as exc:
             if writer is not None:
                 writer.abort()
@@ -383,7 +437,12 @@ def track(
                 fps=n / elapsed if elapsed > 0 else 0.0,
                 sparsity=trk.sparsity,
                 refresh_fraction=stats["refreshes"] / max(stats["frames"], 1),
+                interrupted=interrupted,
+                missing_frames=len(src.missing),
+                truncated=src.truncated,
             )
         )
         log.info("%s: %d frames, %d tracks, %.1f frames/s", src.name, n, len(ids), summaries[-1].fps)
+        if interrupted:
+            break
     return summaries

@@ -41,6 +41,7 @@ from ibntrack.engine.checkpoint import (
     save_checkpoint,
 )
 from ibntrack.engine.plot import plot_loss_curves
+from ibntrack.fileio import check_writable_dir, check_writable_file
 
 __all__ = ["Callback", "TrainModule", "TrainState", "TrainingError", "fit"]
 
@@ -122,6 +123,10 @@ class Callback:
 
     def on_train_end(self, state: TrainState) -> None:
         """Once, after the last step (also after ``max_steps``)."""
+
+
+# restored from the checkpoint on resume (optimizer param groups, RNG state), so a new value would be ignored
+_RESUME_FIXED = ("lr", "optimizer", "weight_decay", "seed")
 
 
 def fit(cfg: Config, callbacks: Sequence[Callback] = ()) -> Path:
@@ -335,6 +340,10 @@ class _Trainer:
         cfg, env = self.cfg, self.env
         tc = cfg.train
         _seed_everything(tc.seed)
+        if env.is_main:  # an unusable output folder fails now, not after the first epoch
+            check_writable_dir(self.out_dir, "train.out_dir (--out)")
+            for name in ("last.pt", "best.pt", "config.yaml", "train_log.jsonl"):
+                check_writable_file(self.out_dir / name, "train.out_dir (--out)")  # also drops stale temps
 
         # 1. data (every check before the model is built)
         sequences = _load_data(cfg.data.train, cfg, "train")
@@ -499,6 +508,19 @@ class _Trainer:
             raise CheckpointError(
                 f"checkpoint {path} cannot be resumed: it has no {', '.join(missing)} "
                 "(resume from last.pt; best.pt is for inference and train.finetune)"
+            )
+        saved_train = (ckpt.get("config") or {}).get("train") or {}
+        now_train = config_to_dict(self.cfg.train)
+        changed = [
+            f"train.{k}: {saved_train[k]!r} in the checkpoint, {now_train[k]!r} now"
+            for k in _RESUME_FIXED
+            if k in saved_train and saved_train[k] != now_train[k]
+        ]
+        if changed:  # the optimizer and RNG states restored below would silently override these
+            raise ValueError(
+                f"train.resume: {path} continues its run exactly, but the config changes "
+                f"{'; '.join(changed)}. Resume with the checkpoint's values, or start a new run from its "
+                "weights with train.finetune"
             )
         mine = self.module.model.config.to_dict()
         if ckpt.get("model_config") != mine:

@@ -10,6 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ibntrack.fileio import remove_stale_temps, temp_path
+
 __all__ = ["color_for_id", "Annotator", "VideoWriter"]
 
 
@@ -106,7 +108,8 @@ class VideoWriter:
         self._av = av
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        remove_stale_temps(self.path)  # a killed earlier run's partial video
+        self._tmp = temp_path(self.path, suffix=f".partial{self.path.suffix}")
         self._container = av.open(str(self._tmp), mode="w", format="mp4")
         from fractions import Fraction
 

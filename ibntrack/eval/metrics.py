@@ -34,7 +34,6 @@ A ground-truth sequence without a result file raises ``FileNotFoundError`` namin
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import io
 import logging
@@ -50,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from ibntrack.data.mot import MOT_CLASS_IDS as _DATA_CLASS_IDS
-from ibntrack.data.motio import read_gt
+from ibntrack.data.motio import read_gt, read_seqinfo
 from ibntrack.eval.report import COUNT_METRICS, RATIO_METRICS, TABLE_COLUMNS, EvalReport
 
 __all__ = ["COUNT_METRICS", "MOT_CLASS_IDS", "RATIO_METRICS", "TABLE_COLUMNS", "EvalReport", "evaluate"]
@@ -128,12 +127,11 @@ def _read_seq_spec(seq_dir: Path) -> _SeqSpec:
     length = None
     ini = seq_dir / "seqinfo.ini"
     if ini.is_file():
-        parser = configparser.ConfigParser()
-        parser.read(ini)
+        info = read_seqinfo(ini)  # MOTFormatError (a ValueError) names the file and the problem
         try:
-            length = int(parser["Sequence"]["seqLength"])
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"{ini}: [Sequence] seqLength missing or not an integer") from exc
+            length = int(info["seqlength"])
+        except (KeyError, ValueError):
+            raise ValueError(f"{ini}: [Sequence] seqLength missing or not an integer") from None
         if length < 1:
             raise ValueError(f"{ini}: seqLength must be >= 1, got {length}")
     return _SeqSpec(seq_dir.name, gt_file, length)
@@ -471,6 +469,16 @@ def evaluate(
 
     # 1. Parse and check every file.
     parsed = {spec.name: _load_pair(spec, results_dir, allow_missing, mot17_preproc) for spec in specs}
+    empty = [spec.gt_file for spec in specs if len(parsed[spec.name][0].data) == 0]
+    if len(empty) == len(specs):
+        raise ValueError(
+            f"nothing to evaluate: the ground truth is empty ({', '.join(map(str, empty[:5]))}); "
+            "every score would be 0"
+        )
+    for path in empty:
+        logger.warning(
+            "%s is empty: that sequence has no objects to find (it can only add false positives)", path
+        )
 
     # 2. Score each class group in its own TrackEval layout.
     groups: list[int | None] = [None] if class_ids is None else list(class_ids)
