@@ -120,6 +120,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="start from these weights; a new identity count re-initialises "
         "only the ReID classifier and the scene keywords are merged",
     )
+    p.add_argument(
+        "--pretrained",
+        help="local torchvision ResNet / IBN-Net resnet*_ibn_a weights for the backbone (model.pretrained)",
+    )
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="train even when the pretrained file does not fit the backbone completely",
+    )
     p.add_argument("overrides", nargs="*", help="section.field=value overrides")
     p.set_defaults(func=_run_train)
 
@@ -140,6 +149,10 @@ def _run_train(args: argparse.Namespace) -> int:
         overrides.append(f"train.resume={args.resume}")
     if args.finetune:
         overrides.append(f"train.finetune={args.finetune}")
+    if args.pretrained:
+        overrides.append(f"model.pretrained={args.pretrained}")
+    if args.allow_partial:
+        overrides.append("model.pretrained_allow_partial=true")
     cfg = load_config(args.config, overrides)
     path = fit(cfg)
     print(f"checkpoint: {path}")

@@ -381,6 +381,14 @@ class _Trainer:
         from ibntrack.nn.model import build_model_from_config
 
         model = build_model_from_config(cfg.model)
+        if cfg.model.pretrained and (tc.resume or tc.finetune):
+            log.info("model.pretrained ignored: the weights come from train.resume / train.finetune")
+        elif cfg.model.pretrained:  # a local ImageNet backbone file; the report is logged
+            from ibntrack.nn.pretrained import load_for_training
+
+            load_for_training(
+                model, cfg.model.pretrained, cfg.model.pretrained_allow_partial, announce=env.is_main
+            )
         emb_dim = int(model.config.emb_dim)
         loss = MotLoss(cfg.loss, emb_dim=emb_dim, num_ids=self.num_ids)
         if not cfg.loss.uncertainty:  # fixed task weights: s_det/s_id get no gradient (DDP needs to know)

@@ -231,9 +231,12 @@ def read_result_detections(path: str | os.PathLike) -> Iterator[tuple[int, sv.De
         lo, hi = bounds[f - 1], bounds[f]
         r = rows[lo:hi]
         xyxy = np.concatenate([r[:, 2:4], r[:, 2:4] + r[:, 4:6]], axis=1).astype(np.float32)
-        yield f, sv.Detections(
-            xyxy=xyxy.reshape(-1, 4),
-            confidence=r[:, 6].astype(np.float32),
-            class_id=classes[lo:hi].copy(),
-            tracker_id=r[:, 1].astype(np.int64),
+        yield (
+            f,
+            sv.Detections(
+                xyxy=xyxy.reshape(-1, 4),
+                confidence=r[:, 6].astype(np.float32),
+                class_id=classes[lo:hi].copy(),
+                tracker_id=r[:, 1].astype(np.int64),
+            ),
         )

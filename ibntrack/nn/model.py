@@ -2,7 +2,8 @@
 
 ``build_model("resnet34-ibn")`` or ``build_model_from_config(ModelConfig(...))`` returns a
 :class:`TrackerNet`; ``model(images)`` gives the dict of stride-4 maps described in ``docs/DESIGN.md``
-(``hm``, ``wh``, ``reg``, ``id``), the same in train and eval mode. No pretrained weights are loaded.
+(``hm``, ``wh``, ``reg``, ``id``), the same in train and eval mode. Weights are random; pretrained backbones
+come from local files through :func:`ibntrack.nn.pretrained.load_pretrained` (``model.pretrained``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ INPUT_MULTIPLE = 32  # H and W must be multiples of the backbone's coarsest stri
 SMALL_DEPTHS = (18, 34)  # BasicBlock ResNets: narrower neck and heads by default
 NECK_CHANNELS = {"small": 64, "large": 128}
 HEAD_CONV = {"small": 128, "large": 256}
+_INIT_ONLY = ("pretrained", "pretrained_allow_partial")  # how training starts; not in checkpoints
 
 
 def _parse_arch(arch: str) -> tuple[int, bool]:
@@ -75,6 +77,13 @@ class ModelConfig:
         head_conv: hidden channels of each head; None = 128 for ResNet-18/34, 256 for ResNet-50/101.
         width: backbone channel multiplier (1.0 = standard ResNet; 0.5 = a quarter of the parameters
             and compute, the size of the model shipped for CPUs).
+        pretrained: training only: a local torchvision ResNet or IBN-Net ``resnet*_ibn_a`` weight file
+            loaded into the backbone before training (:func:`ibntrack.nn.pretrained.load_pretrained`).
+        pretrained_allow_partial: training only: go on when the file does not fit the backbone
+            completely (another architecture, missing or mismatched tensors) instead of stopping.
+
+    The two ``pretrained`` fields say how training starts, not what the network is: :meth:`to_dict`
+    (what checkpoints store) leaves them out.
     """
 
     arch: str = "resnet18-ibn"
@@ -86,6 +95,8 @@ class ModelConfig:
     neck_channels: int | None = None
     head_conv: int | None = None
     width: float = 1.0
+    pretrained: str | None = None
+    pretrained_allow_partial: bool = False
 
     def __post_init__(self) -> None:
         _parse_arch(self.arch)
@@ -105,6 +116,12 @@ class ModelConfig:
         _check_positive_int("head_conv", self.head_conv, optional=True)
         if isinstance(self.width, bool) or not isinstance(self.width, int | float) or not 0 < self.width <= 4:
             raise ValueError(f"width must be a number in (0, 4], got {self.width!r}")
+        if self.pretrained is not None and (not isinstance(self.pretrained, str) or not self.pretrained):
+            raise ValueError(f"pretrained must be a file path or None, got {self.pretrained!r}")
+        if not isinstance(self.pretrained_allow_partial, bool):
+            raise ValueError(
+                f"pretrained_allow_partial must be a bool, got {self.pretrained_allow_partial!r}"
+            )
 
     @property
     def depth(self) -> int:
@@ -132,6 +149,8 @@ class ModelConfig:
         """Plain-value dict (``ibn_stages`` as a list), the inverse of :meth:`from_dict`."""
         out = dataclasses.asdict(self)
         out["ibn_stages"] = list(self.ibn_stages)
+        for key in _INIT_ONLY:
+            out.pop(key)
         return out
 
     @classmethod
