@@ -3,6 +3,7 @@
 from ibntrack.nn.fold import fold_model
 from ibntrack.nn.model import ARCHS, ModelConfig, TrackerNet, build_model, build_model_from_config
 from ibntrack.nn.norm import IBN, StreamState
+from ibntrack.nn.pretrained import PretrainedReport, load_pretrained
 from ibntrack.nn.sparse import (
     force_refresh,
     get_stream_state,
@@ -16,6 +17,7 @@ __all__ = [
     "ARCHS",
     "IBN",
     "ModelConfig",
+    "PretrainedReport",
     "StreamState",
     "TrackerNet",
     "build_model",
@@ -23,6 +25,7 @@ __all__ = [
     "fold_model",
     "force_refresh",
     "get_stream_state",
+    "load_pretrained",
     "reset_stream",
     "set_sparsity",
     "set_stream_state",
