@@ -386,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_export_parser(sub)
+    from ibntrack.data.convert import add_convert_parser
+
+    add_convert_parser(sub)
     return parser
 
 

@@ -41,6 +41,9 @@ class DataConfig:
     Attributes:
         train: dataset roots (folders of MOTChallenge sequences) or single sequence folders; several
             datasets are mixed with globally unique identities.
+        train_weights: per-dataset sampling weights, one per ``train`` entry (empty: every frame once per
+            epoch); each epoch draws the share ``w / sum(w)`` of its frames from that entry's sequences
+            (:mod:`ibntrack.data.mixing`), e.g. MOT data mixed with detection-only CrowdHuman.
         val: the same for the optional validation set (validation loss only).
         input_size: network input ``(H, W)`` in pixels, multiples of 32; frames are letterboxed to it.
         num_classes: number of object classes (heatmap channels); must equal ``model.num_classes``.
@@ -55,6 +58,7 @@ class DataConfig:
     """
 
     train: tuple[str, ...] = ()
+    train_weights: tuple[float, ...] = ()
     val: tuple[str, ...] = ()
     input_size: tuple[int, int] = (608, 1088)
     num_classes: int = 1
@@ -87,6 +91,15 @@ class DataConfig:
             raise ValueError(f"data.frame_step must be >= 1, got {self.frame_step}")
         if self.max_objs < 1:
             raise ValueError(f"data.max_objs must be >= 1, got {self.max_objs}")
+        if self.train_weights:
+            w = self.train_weights
+            if len(w) != len(self.train):
+                raise ValueError(
+                    f"data.train_weights has {len(w)} weights for {len(self.train)} data.train entries; "
+                    "give one weight per entry (or none)"
+                )
+            if any(not math.isfinite(v) or v < 0 for v in w) or sum(w) <= 0:
+                raise ValueError(f"data.train_weights must be finite, >= 0 and not all 0, got {list(w)}")
 
 
 @dataclass(frozen=True)

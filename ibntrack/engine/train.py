@@ -365,9 +365,19 @@ class _Trainer:
                 f"train.batch_size ({tc.batch_size}) is larger than the training set ({len(self.dataset)} "
                 "frames); lower train.batch_size or add data"
             )
-        self.sampler = DistributedSampler(
-            self.dataset, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=tc.seed
-        )
+        if cfg.data.train_weights:  # per-dataset shares of every epoch (ibntrack.data.mixing)
+            from ibntrack.data.mixing import WeightedMixSampler, dataset_groups, sample_groups
+
+            groups = sample_groups(
+                self.dataset.samples, dataset_groups(sequences, cfg.data.train), len(cfg.data.train)
+            )
+            self.sampler = WeightedMixSampler(
+                groups, cfg.data.train_weights, num_replicas=env.world_size, rank=env.rank, seed=tc.seed
+            )
+        else:
+            self.sampler = DistributedSampler(
+                self.dataset, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=tc.seed
+            )
         self.steps_per_epoch = len(self.sampler) // self.batch_per_rank
         self.total_steps = self.steps_per_epoch * tc.epochs
         self.val_dataset = None
