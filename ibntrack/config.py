@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -267,7 +268,13 @@ def _blame_override(exc: ValueError, source: str, given: Mapping[str, str]) -> V
     """An error about a key that an override set names that override, not the file."""
     message = str(exc)
     for key, text in given.items():
-        if key in message:
+        section, _, name = key.rpartition(".")
+        bare = (
+            bool(section)
+            and f"invalid {section}:" in message
+            and re.search(rf"\b{re.escape(name)}\b", message)
+        )
+        if key in message or bare:
             rest = message[len(source) + 2 :] if message.startswith(f"{source}: ") else message
             where = f"override {text!r}" + (f" (on top of {source})" if source != "<defaults>" else "")
             return ValueError(f"{where}: {rest}")

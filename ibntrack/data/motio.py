@@ -47,7 +47,9 @@ def read_seqinfo(path: str | os.PathLike) -> dict[str, str]:
     try:
         parser.read(path, encoding="utf-8")
     except configparser.Error as exc:
-        raise MOTFormatError(f"{path}: not a valid seqinfo.ini: {exc}") from exc
+        raise MOTFormatError(f"{path}: not a valid seqinfo.ini: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise MOTFormatError(f"{path}: not a UTF-8 text file ({exc})") from None
     if not parser.has_section("Sequence"):
         raise MOTFormatError(f"{path}: missing the [Sequence] section")
     return {k.lower(): v.strip() for k, v in parser.items("Sequence")}

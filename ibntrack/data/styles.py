@@ -287,7 +287,7 @@ def style_from_dict(data: Mapping[str, Any], source: str = "<style>") -> Style:
         if key not in known:
             raise StyleError(f"{source}: unknown key {key!r}; known keys: {sorted(known)}")
     base_name = data.get("base", "summer")
-    if base_name not in DOMAINS:
+    if not isinstance(base_name, str) or base_name not in DOMAINS:
         raise StyleError(f"{source}: key 'base': unknown domain {base_name!r}; choose from {sorted(DOMAINS)}")
     base = DOMAINS[base_name]
     changes: dict[str, Any] = {}
