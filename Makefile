@@ -17,7 +17,7 @@ $(BASE): pyproject.toml
 	touch $(BASE)
 
 $(DEV): $(BASE)
-	$(PY) -m pip install -q -e '.[onnx,semantic,bench,dev]'
+	$(PY) -m pip install -q -e '.[onnx,semantic,bench,dev,supervision,tune]'
 	touch $(DEV)
 
 demo: $(BASE)

@@ -1,7 +1,7 @@
 """The ``ibntrack`` command line. The only module that reads ``sys.argv``.
 
-Subcommands: ``demo``, ``synth``, ``train``, ``track``, ``eval``, ``export``. ``ibntrack CMD --help``
-explains each flag.
+Subcommands: ``demo``, ``synth``, ``train``, ``track``, ``eval``, ``export``, ``convert``, ``tune``.
+``ibntrack CMD --help`` explains each flag.
 """
 
 from __future__ import annotations
@@ -203,11 +203,21 @@ def _add_tracking_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch (default: PyTorch's)")
     p.add_argument("--max-frames", type=_positive_int, help="stop each source after this many frames")
+    p.add_argument(
+        "--tracker-config",
+        type=Path,
+        help="YAML of tracker settings (as written by `ibntrack tune --out FILE.yaml`); the flags above "
+        "override it, it overrides the checkpoint's",
+    )
 
 
 def _tracker_kwargs(args: argparse.Namespace) -> dict:
     """Tracker settings the user gave; the rest come from the checkpoint's calibrated thresholds."""
     changes = {}
+    if getattr(args, "tracker_config", None):
+        from ibntrack.tune import load_tracker_settings
+
+        changes.update(load_tracker_settings(args.tracker_config))
     if args.conf is not None:
         changes["det_thresh"] = args.conf
     if args.low_conf is not None:
@@ -387,8 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_export_parser(sub)
     from ibntrack.data.convert import add_convert_parser
+    from ibntrack.tune import add_tune_parser
 
     add_convert_parser(sub)
+    add_tune_parser(sub)
     return parser
 
 

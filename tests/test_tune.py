@@ -1,0 +1,135 @@
+"""``ibntrack tune``: the cached replay equals ``ibntrack track``; the search is seeded and finds
+thresholds a hand-made case needs; settings files round-trip; no ground truth is a clear error."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+pytest.importorskip("optuna")
+
+from ibntrack.cli import main  # noqa: E402
+from ibntrack.data.mot import load_sequence, read_results  # noqa: E402
+from ibntrack.data.synth import generate_sequence  # noqa: E402
+from ibntrack.engine.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from ibntrack.nn import build_model  # noqa: E402
+from ibntrack.structures import Detections  # noqa: E402
+from ibntrack.tracking import TrackerConfig  # noqa: E402
+from ibntrack.tune import (  # noqa: E402
+    CachedSequence,
+    cache_sequences,
+    load_tracker_settings,
+    replay,
+    tune,
+    write_settings,
+)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model("resnet18-ibn", emb_dim=8, width=0.25, head_conv=16)
+    with torch.no_grad():
+        model.heads.heads["hm"][-1].bias.fill_(0.5)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(
+        path,
+        {
+            "model": model.state_dict(),
+            "model_config": model.config.to_dict(),
+            "class_names": ["pedestrian"],
+            "input_size": [64, 96],
+            "num_ids": 5,
+            "train_scene": ["summer"],
+            "tracker": {"det_thresh": 0.55, "new_track_thresh": 0.6},
+        },
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def seq(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seq")
+    return generate_sequence(
+        root, "winter", frames=6, objects=3, size=(96, 64), seed=2, name="w", classes=("pedestrian",)
+    )
+
+
+def test_replay_equals_track(ckpt, seq, tmp_path):
+    settings = {"det_thresh": 0.6, "low_thresh": 0.3, "new_track_thresh": 0.65, "track_buffer": 5}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"tracker": settings}))
+    out = tmp_path / "trk"
+    assert main(["track", str(seq), "--weights", str(ckpt), "--out", str(out),
+                 "--tracker-config", str(tmp_path / "t.yaml")]) == 0  # fmt: skip
+    tracked = read_results(out / "w.txt")
+    assert len(tracked) > 0
+    (cached,) = cache_sequences(seq, ckpt, progress=False)
+    base = TrackerConfig(**{**load_checkpoint(ckpt)["tracker"], **settings})
+    rows = np.array([r[:7] for r in replay(cached, base)], np.float64)
+    np.testing.assert_allclose(rows, tracked, atol=0.006)  # results files keep 2 decimals
+
+
+def _fake_cache(seq_dir, score: float) -> CachedSequence:
+    """Detections = the ground-truth boxes, all scoring ``score``, one embedding per identity."""
+    s = load_sequence(seq_dir)
+    frames = []
+    for f in range(1, s.length + 1):
+        a = s.get(f)
+        emb = np.eye(64, dtype=np.float32)[a.ids % 64]
+        frames.append((f, Detections(a.boxes, np.full(len(a), score), a.classes, emb)))
+    return CachedSequence(s.name, s.path, s.frame_rate, frames)
+
+
+def test_search_finds_thresholds_under_the_scores(seq):
+    cache = [_fake_cache(seq, 0.5)]
+    base = TrackerConfig(det_thresh=0.9, low_thresh=0.5, new_track_thresh=0.9)  # tracks nothing
+    result = tune(cache, base, trials=25, seed=0)
+    assert result.base_hota == 0.0
+    assert result.best_hota > 0.9  # perfect boxes and identities once det/new thresholds are below 0.5
+    assert result.best.det_thresh <= 0.5 and result.best.new_track_thresh <= 0.5
+    assert len(result.trials) == 25 and result.trials[0][2] == 0.0  # first trial: the base (clipped)
+    again = tune(cache, base, trials=25, seed=0)
+    assert again.best == result.best and [t[2] for t in again.trials] == [t[2] for t in result.trials]
+
+
+def test_settings_files_round_trip(ckpt, tmp_path):
+    best = TrackerConfig(det_thresh=0.42, new_track_thresh=0.47, track_buffer=12)
+    pt = write_settings(tmp_path / "tuned.pt", best, ckpt)
+    tuned = load_checkpoint(pt)
+    assert tuned["tracker"]["det_thresh"] == 0.42 and tuned["tracker"]["track_buffer"] == 12
+    assert torch.equal(
+        tuned["model"]["backbone.conv1.weight"], load_checkpoint(ckpt)["model"]["backbone.conv1.weight"]
+    )
+    from ibntrack.engine.infer import Tracker
+
+    assert Tracker.from_checkpoint(pt).tracker_config == best
+    y = write_settings(tmp_path / "tracker.yaml", best, ckpt, note="tuned on w")
+    assert y.read_text().startswith("# tuned on w\n")
+    assert TrackerConfig(**load_tracker_settings(y)) == best
+    with pytest.raises(ValueError, match="itself"):
+        write_settings(ckpt, best, ckpt)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tracker: {det_thresh: 0.5, det_thres: 0.4}\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: unknown key\(s\) \['det_thres'\]"):
+        load_tracker_settings(bad)
+    bad.write_text("det_thresh: 3\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: det_thresh"):
+        load_tracker_settings(bad)
+
+
+def test_cli_tune_and_no_ground_truth(ckpt, seq, tmp_path, capsys):
+    out = tmp_path / "tuned.yaml"
+    assert main(["tune", str(seq), "--weights", str(ckpt), "--out", str(out), "--trials", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "network pass: 1 sequence(s), 6 frames" in printed and f"wrote {out}" in printed
+    TrackerConfig(**load_tracker_settings(out))
+    nogt = tmp_path / "nogt"
+    shutil.copytree(seq, nogt)
+    shutil.rmtree(nogt / "gt")
+    assert main(["tune", str(nogt), "--weights", str(ckpt), "--out", str(tmp_path / "x.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "labelled sequences (gt/gt.txt)" in err and "nogt" in err
+    assert main(["tune", str(seq), "--weights", str(ckpt), "--out", str(tmp_path / "x.json")]) == 2
+    assert "give a .pt" in capsys.readouterr().err
