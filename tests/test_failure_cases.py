@@ -417,3 +417,24 @@ def test_eval_on_empty_ground_truth_is_an_error(seq, tmp_path, capsys):
     (res / f"{seq.name}.txt").write_text("1,1,0,0,5,5,1,-1,-1,-1\n")
     assert main(["eval", "--gt", str(seq), "--results", str(res)]) == 2
     assert "nothing to evaluate: the ground truth is empty" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- association boundary
+
+
+@pytest.mark.parametrize(
+    "boxes, scores, match",
+    [
+        ([[10, 10, 5, 20]], [0.9], "x2 >= x1"),
+        ([[0, 0, 10, 10]], [5.0], r"scores must be in \[0, 1\]"),
+        ([[0, 0, 3e38, 3e38]], [0.9], "within ±1e"),
+        ([[0, 0, np.inf, 10]], [0.9], "finite"),
+        ([[0, 0, 10, 10]], [np.nan], "scores must be finite"),
+    ],
+    ids=["inverted", "score5", "huge", "inf", "nan-score"],
+)
+def test_multi_object_tracker_rejects_impossible_detections(boxes, scores, match):
+    from ibntrack.tracking import MultiObjectTracker
+
+    with pytest.raises(ValueError, match=match):
+        MultiObjectTracker().update(np.asarray(boxes, float), np.asarray(scores, float))
