@@ -120,7 +120,14 @@ class TrainConfig:
         min_lr_ratio: final learning rate of the cosine schedule, as a fraction of ``lr``.
         warmup_iters: linear warm-up from 0 over this many optimizer steps.
         grad_clip: maximum global gradient norm (0 = no clipping).
-        amp: mixed precision; used only on CUDA.
+        precision: number format of the forward and backward passes: ``fp32``, ``bf16`` (CPU or CUDA),
+            ``fp16`` (CUDA, with gradient scaling) or ``auto`` — bf16 on a CPU with native bfloat16
+            (avx512_bf16 / AMX), fp16 on CUDA, else fp32. Losses and normalisation statistics stay fp32.
+            A bf16 request on a CPU without native bf16 warns and trains in fp32.
+        channels_last: NHWC memory layout for the network and its inputs (faster convolutions under
+            bf16 on CPU and AMP on CUDA; neutral in fp32).
+        amp: allow mixed precision at all; ``false`` forces fp32 whatever ``precision`` says (older
+            configs).
         freeze_stages: backbone stages kept frozen, counting the stem as the first: 0 = none,
             1 = stem, 2 = stem + layer1, ..., 5 = the whole backbone.
         seed: seed of every random generator (model init, shuffling, augmentation).
@@ -150,6 +157,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.0
     warmup_iters: int = 0
     grad_clip: float = 0.0
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "auto"
+    channels_last: bool = True
     amp: bool = True
     freeze_stages: int = 0
     seed: int = 0

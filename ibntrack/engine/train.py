@@ -42,6 +42,7 @@ from ibntrack.engine.checkpoint import (
 )
 from ibntrack.engine.plot import plot_loss_curves
 from ibntrack.fileio import check_writable_dir, check_writable_file
+from ibntrack.precision import autocast, resolve_precision
 
 __all__ = ["Callback", "TrainModule", "TrainState", "TrainingError", "fit"]
 
@@ -406,7 +407,8 @@ class _Trainer:
                 p.requires_grad_(False)
         if tc.finetune:
             self._load_finetune(model, loss, tc.finetune)
-        self.module = TrainModule(model, loss).to(env.device)
+        self.memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
+        self.module = TrainModule(model, loss).to(env.device, memory_format=self.memory_format)
         if env.device.type == "cuda" and env.world_size > 1:  # DDP on CPU refuses SyncBatchNorm
             self.module = nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
         self.frozen = self._freeze(tc.freeze_stages)  # after the conversion, which replaces BN modules
@@ -430,7 +432,8 @@ class _Trainer:
             )
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
-        self.amp = bool(tc.amp and env.device.type == "cuda")
+        self.precision = resolve_precision(tc.precision if tc.amp else "fp32", env.device, "train.precision")
+        self.amp = self.precision == "fp16"  # gradient scaling: fp16 only (bf16 has fp32's range)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 
         # 4. position
@@ -459,7 +462,7 @@ class _Trainer:
                 (self.out_dir / "best.pt").unlink(missing_ok=True)
             log.info(
                 "training %s on %d sequences (%d frames, %d identities), %d steps/epoch x %d epochs, "
-                "batch %d on %d process(es), device %s",
+                "batch %d on %d process(es), device %s, %s%s",
                 cfg.model.arch,
                 len(sequences),
                 len(self.dataset),
@@ -469,6 +472,8 @@ class _Trainer:
                 tc.batch_size,
                 env.world_size,
                 env.device,
+                self.precision,
+                ", channels_last" if tc.channels_last else "",
             )
 
     def _freeze(self, stages: int) -> list[nn.Module]:
@@ -678,9 +683,9 @@ class _Trainer:
 
     def _train_step(self, images: Tensor, targets: dict[str, Tensor]) -> dict[str, float]:
         env, tc = self.env, self.cfg.train
-        images = images.to(env.device, non_blocking=True)
+        images = images.to(env.device, non_blocking=True, memory_format=self.memory_format)
         targets = {k: v.to(env.device, non_blocking=True) for k, v in targets.items()}
-        with torch.autocast(device_type=env.device.type, enabled=self.amp):
+        with autocast(self.precision, env.device):
             loss, parts = self.ddp(images, targets)
         stats = torch.tensor(
             [0.0 if math.isfinite(float(loss.detach())) else 1.0] + [parts[k] for k in _PART_KEYS],
@@ -776,10 +781,10 @@ class _Trainer:
             self.module.eval()
             sums, n = dict.fromkeys(("det", "hm", "box", "off"), 0.0), 0
             for images, targets in loader:
-                images = images.to(self.env.device)
+                images = images.to(self.env.device, memory_format=self.memory_format)
                 targets = {k: v.to(self.env.device) for k, v in targets.items()}
                 targets["ids"] = torch.full_like(targets["ids"], -1)  # val identities != training classes
-                with torch.autocast(device_type=self.env.device.type, enabled=self.amp):
+                with autocast(self.precision, self.env.device):
                     _, parts = self.module(images, targets)
                 for k in sums:
                     sums[k] += parts[k] * images.shape[0]
