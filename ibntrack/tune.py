@@ -236,21 +236,34 @@ def score(seqs: Sequence[CachedSequence], config: TrackerConfig, workdir: str | 
     return float(report.combined["HOTA"])
 
 
-def _suggest(trial: Any, base: TrackerConfig) -> TrackerConfig:
+def _check_params(params: Sequence[str] | None) -> tuple[str, ...]:
+    if params is None:
+        return tuple(SEARCH_SPACE)
+    names = tuple(params)
+    unknown = [p for p in names if p not in SEARCH_SPACE]
+    if unknown or not names:
+        raise ValueError(f"params must be a non-empty subset of {', '.join(SEARCH_SPACE)}; got {list(names)}")
+    return names
+
+
+def _suggest(trial: Any, base: TrackerConfig, params: Sequence[str] = tuple(SEARCH_SPACE)) -> TrackerConfig:
     values: dict[str, Any] = {}
-    for name, (lo, hi, kind) in SEARCH_SPACE.items():
+    for name in params:
+        lo, hi, kind = SEARCH_SPACE[name]
         if kind == "int":
             values[name] = trial.suggest_int(name, int(lo), int(hi))
         else:
             values[name] = trial.suggest_float(name, lo, hi)
-    values["low_thresh"] = min(values["low_thresh"], values["det_thresh"])
+    det = values.get("det_thresh", base.det_thresh)
+    values["low_thresh"] = min(values.get("low_thresh", base.low_thresh), det)
     return base.replace(**values)
 
 
-def _clipped(base: TrackerConfig) -> dict[str, Any]:
+def _clipped(base: TrackerConfig, params: Sequence[str] = tuple(SEARCH_SPACE)) -> dict[str, Any]:
     """``base``'s searched settings clipped into the search space (the first, enqueued trial)."""
     out = {}
-    for name, (lo, hi, kind) in SEARCH_SPACE.items():
+    for name in params:
+        lo, hi, kind = SEARCH_SPACE[name]
         v = getattr(base, name)
         out[name] = int(min(max(v, lo), hi)) if kind == "int" else float(min(max(v, lo), hi))
     return out
@@ -262,6 +275,7 @@ def tune(
     *,
     trials: int = 50,
     seed: int = 0,
+    params: Sequence[str] | None = None,
     callback: Callable[[int, float, float], None] | None = None,
 ) -> TuneResult:
     """Optuna (TPE, seeded) search of the tracker settings maximising combined HOTA on ``seqs``.
@@ -271,6 +285,8 @@ def tune(
         base: the starting settings (the checkpoint's); the first trial evaluates them.
         trials: the fixed trial budget (>= 1).
         seed: sampler seed; the same seed, budget and cache give the same result.
+        params: the settings searched (names of :data:`SEARCH_SPACE`; default all); the others keep
+            ``base``'s values.
         callback: called after each trial with ``(trial number, HOTA, best HOTA so far)``.
     """
     optuna = _import_optuna()
@@ -279,6 +295,7 @@ def tune(
     if not seqs:
         raise ValueError("tune: no sequences to tune on")
     base = base or TrackerConfig()
+    names = _check_params(params)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ibntrack-tune-") as tmp:
@@ -286,7 +303,7 @@ def tune(
         history: list[tuple[int, dict[str, Any], float]] = []
 
         def objective(trial: Any) -> float:
-            config = _suggest(trial, base)
+            config = _suggest(trial, base, names)
             hota = score(seqs, config, Path(tmp) / f"t{trial.number}")
             changed = {k: v for k, v in dataclasses.asdict(config).items() if v != getattr(base, k)}
             history.append((trial.number, changed, hota))
@@ -296,10 +313,10 @@ def tune(
 
         sampler = optuna.samplers.TPESampler(seed=seed)
         study = optuna.create_study(direction="maximize", sampler=sampler)
-        study.enqueue_trial(_clipped(base))
+        study.enqueue_trial(_clipped(base, names))
         study.optimize(objective, n_trials=trials, n_jobs=1)
     best_trial = study.best_trial
-    best = _suggest(optuna.trial.FixedTrial(best_trial.params), base)
+    best = _suggest(optuna.trial.FixedTrial(best_trial.params), base, names)
     best_hota = float(best_trial.value)
     if base_hota >= best_hota:  # the clipped first trial can differ from base; never return worse
         best, best_hota = base, base_hota
@@ -398,6 +415,10 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="tuned checkpoint copy (.pt) or settings (.yaml)")
     p.add_argument("--trials", type=_positive_int, default=50, help="trial budget (default 50)")
     p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+    p.add_argument(
+        "--params",
+        help="comma-separated settings to search (default all: " + ",".join(SEARCH_SPACE) + ")",
+    )
     p.add_argument("--scene", help="live scene keywords (default: each sequence's sceneKeywords)")
     p.add_argument("--sparsity", type=_positive_int, help="force the IN sparsity factor")
     p.add_argument("--tracker-config", type=Path, help="start from these settings (YAML) instead")
@@ -417,6 +438,8 @@ def _run_tune(args: argparse.Namespace) -> int:
     if out.suffix == ".pt" and onnx:
         raise ValueError("--out .pt needs a .pt checkpoint as --weights; write a .yaml file for ONNX models")
     _import_optuna()
+    params = [p.strip() for p in args.params.split(",") if p.strip()] if args.params else None
+    _check_params(params)  # before the network pass
     t0 = time.perf_counter()
     seqs = cache_sequences(
         args.source,
@@ -444,7 +467,7 @@ def _run_tune(args: argparse.Namespace) -> int:
         if number % 10 == 0 or number == args.trials - 1:
             print(f"  trial {number:>4}: HOTA {100 * hota:5.1f}   best {100 * best:5.1f}")
 
-    result = tune(seqs, base, trials=args.trials, seed=args.seed, callback=report)
+    result = tune(seqs, base, trials=args.trials, seed=args.seed, params=params, callback=report)
     note = (
         f"ibntrack tune {args.source} --weights {args.weights} --trials {args.trials} --seed {args.seed}\n"
         f"HOTA on the tuning sequences: {100 * result.base_hota:.1f} -> {100 * result.best_hota:.1f}"

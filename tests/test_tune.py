@@ -133,3 +133,15 @@ def test_cli_tune_and_no_ground_truth(ckpt, seq, tmp_path, capsys):
     assert "labelled sequences (gt/gt.txt)" in err and "nogt" in err
     assert main(["tune", str(seq), "--weights", str(ckpt), "--out", str(tmp_path / "x.json")]) == 2
     assert "give a .pt" in capsys.readouterr().err
+
+
+def test_params_subset_keeps_the_rest(seq):
+    cache = [_fake_cache(seq, 0.5)]
+    base = TrackerConfig(det_thresh=0.9, low_thresh=0.5, new_track_thresh=0.9, match_thresh_emb=0.33)
+    result = tune(cache, base, trials=12, seed=1, params=["det_thresh", "new_track_thresh"])
+    assert result.best.match_thresh_emb == 0.33 and result.best.track_buffer == base.track_buffer
+    assert all(
+        set(changed) <= {"det_thresh", "new_track_thresh", "low_thresh"} for _, changed, _ in result.trials
+    )
+    with pytest.raises(ValueError, match="params must be a non-empty subset"):
+        tune(cache, base, trials=1, params=["det_threshold"])
