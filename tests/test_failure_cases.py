@@ -203,7 +203,7 @@ def test_train_out_dir_is_a_file_fails_before_data_loading(tmp_path, monkeypatch
     from ibntrack.engine import train as train_mod
 
     (tmp_path / "out").write_text("x")
-    monkeypatch.setattr(train_mod, "_load_data", lambda *a: pytest.fail("loaded data before the check"))
+    monkeypatch.setattr(train_mod, "load_data", lambda *a: pytest.fail("loaded data before the check"))
     cfg = load_config(None, ["train.device=cpu", f"train.out_dir={tmp_path / 'out'}", "data.train=[x]"])
     with pytest.raises(OutputError, match=r"train.out_dir \(--out\): .* is a file"):
         train_mod.fit(cfg)
