@@ -26,6 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import json
+import signal
 import statistics
 import time
 from pathlib import Path
@@ -63,21 +64,37 @@ def endless_frames(size: tuple[int, int], scene_frames: int, objects: int):
 
 
 def soak(
-    frames: int, size: tuple[int, int], every: int, scene_frames: int, objects: int, sparsity: int
+    frames: int,
+    size: tuple[int, int],
+    every: int,
+    scene_frames: int,
+    objects: int,
+    sparsity: int,
+    on_sample=None,
 ) -> dict:
+    """Runs the stream; Ctrl-C / SIGTERM stop it early and keep the samples taken so far."""
     torch.set_num_threads(1)
     model, ckpt = load_model(SHIPPED, device="cpu")
     tracker = Tracker(model, (size[1], size[0]), sparsity=sparsity, class_names=ckpt.get("class_names") or ())
-    samples = []
-    window, t_window, c_window, tracks_total = 0, 0.0, 0.0, 0
+    samples: list[dict] = []
     t0 = time.perf_counter()
+    result = {"samples": samples, "tracks_reported": 0, "stopped_early": False}
+    try:
+        _loop(tracker, frames, size, every, scene_frames, objects, samples, result, t0, on_sample)
+    except KeyboardInterrupt:
+        result["stopped_early"] = True
+    return result
+
+
+def _loop(tracker, frames, size, every, scene_frames, objects, samples, result, t0, on_sample) -> None:
+    window, t_window, c_window = 0, 0.0, 0.0
     for n, (_, frame) in enumerate(endless_frames(size, scene_frames, objects), start=1):
         t, c = time.perf_counter(), time.process_time()
         tracks = tracker.update(frame)
         t_window += time.perf_counter() - t
         c_window += time.process_time() - c
         window += 1
-        tracks_total += len(tracks)
+        result["tracks_reported"] += len(tracks)
         if n % every == 0:
             samples.append(
                 {
@@ -91,10 +108,11 @@ def soak(
                 }
             )
             print(json.dumps(samples[-1]), flush=True)
+            if on_sample is not None:
+                on_sample(result)
             window, t_window, c_window = 0, 0.0, 0.0
         if n >= frames:
             break
-    return {"samples": samples, "tracks_reported": tracks_total}
 
 
 def analyse(samples: list[dict], warmup: int, max_growth: float) -> dict:
@@ -125,8 +143,10 @@ def markdown(result: dict, args: argparse.Namespace, points: int = 12) -> str:
     a = result["analysis"]
     samples = result["samples"]
     step = max(1, len(samples) // points)
+    done = samples[-1]["frame"] if samples else 0
+    stopped = f" (stopped early at {done:,} frames)" if result.get("stopped_early") else ""
     lines = [
-        f"Soak: {args.frames:,} frames at {args.size}, scene cut every {args.scene_frames} frames, "
+        f"Soak: {args.frames:,} frames{stopped} at {args.size}, scene cut every {args.scene_frames} frames, "
         f"{args.objects} objects, s = {args.sparsity}; warm-up {a['warmup_frames']:,} frames.",
         "",
         "| frame | RSS MiB | CPU ms/frame | wall ms/frame | tracks held | highest id seen |",
@@ -148,6 +168,10 @@ def markdown(result: dict, args: argparse.Namespace, points: int = 12) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=100_000)
@@ -164,7 +188,13 @@ def main() -> None:
     w, h = (int(v) for v in args.size.lower().split("x"))
     if w % 32 or h % 32:
         p.error(f"--size must be multiples of 32, got {args.size}")
-    result = soak(args.frames, (w, h), args.every, args.scene_frames, args.objects, args.sparsity)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop early like Ctrl-C: keep what was measured
+
+    def checkpoint(partial: dict) -> None:  # every sample on disk, so a stopped run still tells
+        if args.json:
+            atomic_write_text(args.json, json.dumps(partial, indent=1))
+
+    result = soak(args.frames, (w, h), args.every, args.scene_frames, args.objects, args.sparsity, checkpoint)
     result["analysis"] = analyse(result["samples"], args.warmup, args.max_growth_mib)
     result["settings"] = vars(args) | {"json": str(args.json), "md": str(args.md)}
     text = markdown(result, args)
