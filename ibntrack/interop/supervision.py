@@ -12,11 +12,11 @@
 
 Pairing a returned track with its detection. The tracker returns only confirmed tracks matched (or
 started) in this frame; each was corrected with exactly one detection of the frame and stores that
-detection's score (the same float32 value) and class. A track and a detection can pair only when score
-and class are equal; among those candidates the pairing is the assignment of highest total IoU between the
-track's box (Kalman estimate after the correction) and the detection box. Two detections can be confused
-only when they have the same score and class and the IoU order is wrong, which the Kalman correction
-(always between the prediction and the detection) makes unlikely.
+detection's score (the same float32 value) and class. The pairing is one assignment (all tracks paired)
+that prefers equal score, then equal class, then the highest IoU between the track's box (the Kalman
+estimate after the correction) and the detection box. Two detections can be confused only when they have
+the same score and class and the IoU order is wrong, which the Kalman correction (always between the
+prediction and the detection) makes unlikely.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def pair_tracks(
         int64 ``[len(tracks)]`` detection indices (distinct).
 
     Raises:
-        RuntimeError: a track has no detection of equal score and class (the tracks are not this frame's).
+        RuntimeError: a track has neither a detection of equal score nor an overlapping one (the tracks
+            are not this frame's), or there are more tracks than detections.
     """
     from ibntrack.ops.boxes import box_iou
     from ibntrack.tracking.matching import linear_assignment
@@ -85,27 +86,30 @@ def pair_tracks(
     det_scores = np.asarray(scores, np.float32).reshape(-1)
     det_classes = np.asarray(classes, np.int64).reshape(-1)
     det_boxes = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
+    if det_boxes.shape[0] < n_t:
+        raise RuntimeError(f"{n_t} tracks but {det_boxes.shape[0]} detections: not the same update() call")
+    import torch
+
     t_scores = np.array([t.score for t in tracks], np.float32)
     t_classes = np.array([t.cls for t in tracks], np.int64)
     t_boxes = np.stack([t.box for t in tracks]).astype(np.float32)
-    allowed = (t_scores[:, None] == det_scores[None, :]) & (t_classes[:, None] == det_classes[None, :])
-    if (allowed.sum(axis=1) > 1).any():  # several candidates: IoU decides
-        import torch
-
-        iou = box_iou(torch.from_numpy(t_boxes), torch.from_numpy(det_boxes)).numpy().astype(np.float64)
-    else:
-        iou = np.zeros(allowed.shape)
-    # pair costs in [0, 1]; leaving a track unpaired costs more than any complete pairing
-    cost = np.where(allowed, 1.0 - iou, np.inf)
-    matches, unmatched, _ = linear_assignment(cost, 2.0 * n_t + 2.0)
-    if len(unmatched):
-        bad = tracks[int(unmatched[0])]
-        raise RuntimeError(
-            f"track {bad.track_id} (score {bad.score}, class {bad.cls}) has no detection of this frame "
-            "with the same score and class; pass the detections given to the same update() call"
-        )
+    iou = box_iou(torch.from_numpy(t_boxes), torch.from_numpy(det_boxes)).numpy().astype(np.float64)
+    same_score = t_scores[:, None] == det_scores[None, :]
+    same_class = t_classes[:, None] == det_classes[None, :]
+    # equal score and class first (each costs 2 when it differs), then IoU; preferences, not rules, so
+    # a tracker that smooths scores or (per_class=False) lets a track take another class still pairs
+    cost = (1.0 - iou) + 2.0 * ~same_score + 2.0 * ~same_class
+    matches, _, _ = linear_assignment(cost, 10.0 * n_t + 10.0)  # unpaired costs more than any pairing
     out = np.empty(n_t, np.int64)
     out[matches[:, 0]] = matches[:, 1]
+    rows = np.arange(n_t)
+    plausible = same_score[rows, out] | (iou[rows, out] > 0)
+    if not plausible.all():
+        bad = tracks[int(np.flatnonzero(~plausible)[0])]
+        raise RuntimeError(
+            f"track {bad.track_id} (score {bad.score:.4f}) has no detection of this frame with its score or "
+            "overlapping its box; pass the detections given to the same update() call"
+        )
     return out
 
 

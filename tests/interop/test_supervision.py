@@ -78,8 +78,29 @@ def test_defaults_empty_and_bad_input():
 def test_pair_tracks_refuses_tracks_of_another_frame():
     mot = MultiObjectTracker()
     tracks = mot.update(np.array([[0, 0, 10, 10]], np.float32), np.array([0.9], np.float32))
-    with pytest.raises(RuntimeError, match="same score and class"):
-        pair_tracks(tracks, np.array([[0, 0, 10, 10]]), np.array([0.8]), np.array([0]))
+    with pytest.raises(RuntimeError, match="same update"):  # another score, no overlap
+        pair_tracks(tracks, np.array([[50, 50, 60, 60]]), np.array([0.8]), np.array([0]))
+    with pytest.raises(RuntimeError, match="1 tracks but 0 detections"):
+        pair_tracks(tracks, np.zeros((0, 4)), np.zeros(0), np.zeros(0))
+
+
+def test_pairs_when_a_track_keeps_its_class_but_the_detection_changes_it():
+    from ibntrack.tracking import TrackerConfig
+
+    mot = MultiObjectTracker(TrackerConfig(per_class=False))
+    conf = np.array([0.9, 0.8], np.float32)
+    first = sv.Detections(
+        np.array([[0, 0, 10, 20], [40, 0, 50, 20]], np.float32), None, conf, np.array([0, 1])
+    )
+    mot.update_with_detections(first)
+    # both objects change class (and swap rows): a track keeps its first class, so classes now differ
+    conf = np.array([0.7, 0.6], np.float32)
+    second = sv.Detections(
+        np.array([[41, 0, 51, 20], [1, 0, 11, 20]], np.float32), None, conf, np.array([0, 1])
+    )
+    out = mot.update_with_detections(second)
+    assert out.tracker_id.tolist() == [1, 2]
+    np.testing.assert_array_equal(out.xyxy, second.xyxy[[1, 0]])
 
 
 def test_tracker_update_as_detections(tmp_path):
