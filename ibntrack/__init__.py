@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ibntrack.version import __version__
+
 __all__ = ["build_model", "Tracker", "track", "MultiObjectTracker", "Detections", "__version__"]
 
 _LAZY = {

@@ -12,40 +12,17 @@ import signal
 import sys
 from pathlib import Path
 
+from ibntrack.cliargs import input_size_wh, positive_int, size_wh, unit_float
+
 __all__ = ["main", "build_parser"]
 
 log = logging.getLogger("ibntrack")
 
 
-def _size(text: str) -> tuple[int, int]:
-    """Parses ``WxH`` into ``(W, H)``."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x360, got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"width and height must be positive, got {text!r}")
-    return w, h
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
-def _unit_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return v
+# value types of the flags, shared with data/convert.py and tune.py; one size syntax: WIDTHxHEIGHT
+_size = size_wh
+_positive_int = positive_int
+_unit_float = unit_float
 
 
 # ----------------------------------------------------------------------------------------------- synth
@@ -375,6 +352,59 @@ def _run_demo(args: argparse.Namespace) -> int:
     )
 
 
+# ---------------------------------------------------------------------------------------------- export
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    from ibntrack.export import CHECK_TOL, DEFAULT_OPSET
+    from ibntrack.runtime.ort import CACHED_SUFFIX
+
+    p = sub.add_parser(
+        "export",
+        help="export a checkpoint to ONNX (refresh + cached-statistics graphs) for ONNX Runtime",
+        description="Writes OUT (the refresh graph: images -> hm, wh, reg, id plus each IBN layer's "
+        f"instance-norm statistics) and OUT-stem{CACHED_SUFFIX} (the cached graph: images and "
+        "the cached statistics -> maps, IN a per-channel affine map), BN folded in both, "
+        "with the model's card as metadata (input size, classes, training scene, arch, tracker "
+        "settings). Then runs both in ONNX Runtime and compares with PyTorch (fails past "
+        f"{CHECK_TOL:g}). Track with `ibntrack track SOURCE --weights OUT --backend onnxruntime`.",
+    )
+    p.add_argument("--weights", required=True, type=Path, help="checkpoint from `ibntrack train` (.pt)")
+    p.add_argument("--out", required=True, type=Path, help="output .onnx file (the refresh graph)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument(
+        "--input-size",
+        type=input_size_wh,
+        default=None,
+        metavar="WxH",
+        help="example input WIDTHxHEIGHT, multiples of 32, e.g. 1088x608 (default: the checkpoint's)",
+    )
+    p.add_argument(
+        "--static",
+        action="store_true",
+        help="fix batch 1 and the input size (default: dynamic batch, height and width)",
+    )
+    p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch comparison")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from ibntrack.export import export_checkpoint
+
+    report = export_checkpoint(
+        args.weights, args.out, args.opset, args.input_size, not args.static, not args.no_check
+    )
+    print(f"wrote {report.path} (refresh graph: images -> hm, wh, reg, id + IN statistics)")
+    if report.cached_path is not None:
+        print(
+            f"wrote {report.cached_path} (cached graph: images + IN statistics -> maps; "
+            f"{report.ibn_layers} IBN layers)"
+        )
+    if report.max_abs_diff is None:
+        print("check skipped (--no-check)")
+    else:
+        print(f"check vs PyTorch: max abs diff {report.max_abs_diff:.3g}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The ``ibntrack`` argument parser (all subcommands)."""
@@ -388,14 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ibntrack {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_demo, _add_synth, _add_train, _add_track, _add_eval):
+    for add in (_add_demo, _add_synth, _add_train, _add_track, _add_eval, _add_export):
         add(sub)
-    try:
-        from ibntrack.export import add_export_parser
-    except ImportError:
-        pass
-    else:
-        add_export_parser(sub)
     from ibntrack.data.convert import add_convert_parser
     from ibntrack.tune import add_tune_parser
 

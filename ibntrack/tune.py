@@ -400,7 +400,7 @@ def load_tracker_settings(path: str | os.PathLike) -> dict[str, Any]:
 
 def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     """``ibntrack tune SOURCE --weights W --out OUT``."""
-    from ibntrack.cli import _positive_int
+    from ibntrack.cliargs import positive_int as _positive_int
 
     p = sub.add_parser(
         "tune",

@@ -268,7 +268,8 @@ def convert_crowdhuman(
 
 def add_convert_parser(sub: argparse._SubParsersAction) -> None:
     """``ibntrack convert crowdhuman ANNOTATIONS IMAGES --out DIR``."""
-    from ibntrack.cli import _positive_int, _size
+    from ibntrack.cliargs import positive_int as _positive_int
+    from ibntrack.cliargs import size_wh as _size
 
     p = sub.add_parser(
         "convert",

@@ -1,43 +1,55 @@
-"""Inference pipeline: frame → letterbox → network (streaming sparse IN) → decode → tracker.
+"""Inference pipeline: frame → letterbox → backend (streaming sparse IN) → decode → tracker.
 
-``Tracker`` is the per-stream object (one camera, one video); :func:`track` runs whole sources and writes
-MOTChallenge result files, an optional annotated H.264 video and optional JSON lines.
+``Tracker`` is the per-stream object (one camera, one video): a :class:`~ibntrack.runtime.Backend` runs
+the network, the :class:`~ibntrack.runtime.ModelCard` says what the network is, a
+:class:`~ibntrack.tracking.MultiObjectTracker` associates. :func:`track` runs sources into sinks
+(MOTChallenge result files, optional annotated H.264 video and JSON lines, :mod:`ibntrack.engine.sinks`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ibntrack.data.transforms import letterbox, to_tensor
+from ibntrack.engine.sinks import open_sinks, sink_paths
 from ibntrack.engine.sources import FrameSource, open_sources
 from ibntrack.engine.stream import DEFAULT_DRIFT_THRESHOLD, StreamController
-from ibntrack.fileio import atomic_open, check_writable_dir, check_writable_file
-from ibntrack.nn import fold_model, set_sparsity
+from ibntrack.fileio import check_writable_dir, check_writable_file
 from ibntrack.ops.decode import decode
+from ibntrack.runtime import Backend, ModelCard, TorchBackend, open_backend
 from ibntrack.scene import parse_scene, relevance, sparsity_factor
+from ibntrack.sizes import check_input_size
 from ibntrack.structures import Detections
-from ibntrack.tracking import MultiObjectTracker, Track, TrackerConfig
+from ibntrack.tracking import MultiObjectTracker, TrackerConfig
 
 __all__ = ["Tracker", "track", "SequenceSummary"]
 
 log = logging.getLogger(__name__)
 
 
-def _pick_device(device: str) -> torch.device:
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
-    return torch.device(device)
+def scene_sparsity(scene: str | Sequence[str], card: ModelCard) -> int:
+    """The sparsity factor for live ``scene`` keywords: their relevance to the card's training scene.
+
+    A card without training scene gives relevance 0 (the most conservative factor) and a warning.
+    """
+    if not card.train_scene:
+        log.warning(
+            "%s carries no training scene; relevance 0 (most conservative sparsity)", card.source or "model"
+        )
+        r = 0.0
+    else:
+        r = relevance(parse_scene(scene), parse_scene(card.train_scene))
+    s = sparsity_factor(r)
+    log.info("scene relevance %.2f -> sparsity factor %d", r, s)
+    return s
 
 
 @dataclass
@@ -62,54 +74,83 @@ class Tracker:
     """Tracks objects in one stream of frames.
 
     Args:
-        model: a network from :func:`ibntrack.build_model` (trained weights loaded).
-        input_size: network input ``(H, W)``, multiples of 32.
-        tracker_config: association settings.
+        backend: the :class:`~ibntrack.runtime.Backend` that runs the network (it owns the stream's
+            refresh schedule); a torch ``nn.Module`` is wrapped in a
+            :class:`~ibntrack.runtime.TorchBackend` (with ``sparsity``, ``device``, ``fold``).
+        card: the model's :class:`~ibntrack.runtime.ModelCard` (input size, class names), or just the
+            network input ``(H, W)`` (multiples of 32).
+        tracker_config: association settings (default: the card's calibrated ones, else the defaults).
         frame_rate: frames per second of the stream (scales the lost-track buffer).
-        sparsity: sparsity factor s of instance normalisation (1 = exact IN every frame).
+        sparsity: sparsity factor s of instance normalisation (1 = exact IN every frame); None keeps the
+            backend's.
         conf_thresh: detections below this score are not passed to the tracker (defaults to the
             tracker's ``low_thresh`` so ByteTrack's second pass sees low-score boxes).
         top_k: maximum detections per frame.
-        device: ``"cpu"`` or ``"cuda[:N]"``.
-        fold: fold BN (and cached IN) into convolutions for faster inference.
+        device: ``"cpu"`` or ``"cuda[:N]"`` for a wrapped torch module.
+        fold: fold BN (and cached IN) into convolutions, for a wrapped torch module.
         drift_threshold: event-driven IN refresh threshold (``None`` disables it); see
             :class:`ibntrack.engine.stream.StreamController`.
-        class_names: class names of the model's heatmap channels.
+        class_names: class names of the heatmap channels (default: the card's).
     """
 
     def __init__(
         self,
-        model: torch.nn.Module,
-        input_size: tuple[int, int],
+        backend: Backend | torch.nn.Module,
+        card: ModelCard | tuple[int, int],
         tracker_config: TrackerConfig | None = None,
         frame_rate: float = 30.0,
-        sparsity: int = 1,
+        sparsity: int | None = None,
         conf_thresh: float | None = None,
         top_k: int = 500,
         device: str = "cpu",
         fold: bool = True,
         drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD,
-        class_names: Sequence[str] = ("object",),
+        class_names: Sequence[str] | None = None,
     ) -> None:
-        h, w = input_size
-        if h % 32 or w % 32 or h <= 0 or w <= 0:
-            raise ValueError(f"input_size must be positive multiples of 32, got {input_size}")
-        self.device = _pick_device(device)
-        self.input_size = (int(h), int(w))
-        self.tracker_config = tracker_config or TrackerConfig()
+        if isinstance(backend, torch.nn.Module):
+            backend = TorchBackend(backend, sparsity=sparsity or 1, device=device, fold=fold)
+        elif sparsity is not None:
+            backend.set_sparsity(sparsity)
+        self.backend: Backend = backend
+        self.card = card if isinstance(card, ModelCard) else None
+        size = card.require_input_size() if isinstance(card, ModelCard) else card
+        self.input_size = check_input_size(size)
+        self.device = backend.device
+        if tracker_config is None:
+            tracker_config = TrackerConfig(**dict(self.card.tracker)) if self.card else TrackerConfig()
+        self.tracker_config = tracker_config
         self.conf_thresh = self.tracker_config.low_thresh if conf_thresh is None else float(conf_thresh)
         self.top_k = int(top_k)
+        if class_names is None:
+            class_names = self.card.class_names if self.card else ("object",)
         self.class_names = tuple(class_names)
-        model = model.to(self.device).eval()
-        is_torch = isinstance(model, torch.nn.Module)
-        self.model = fold_model(model) if fold and is_torch else model
-        self.sparsity = int(sparsity)
-        set_sparsity(self.model, self.sparsity)
-        self.stream = StreamController(self.model, drift_threshold=drift_threshold)
+        self.stream = StreamController(self.backend, drift_threshold=drift_threshold)
         self.mot = MultiObjectTracker(self.tracker_config, frame_rate=frame_rate)
         self.times = StageTimes()
         self.last_detections: Detections | None = None
         self._frame_shape: tuple[int, int] | None = None  # (H, W) of this stream's frames
+
+    @property
+    def model(self) -> Backend:
+        """The backend (the name this attribute had when it held the network itself)."""
+        return self.backend
+
+    @property
+    def sparsity(self) -> int:
+        """The stream's sparsity factor (the backend's schedule's)."""
+        return self.backend.sparsity
+
+    @property
+    def checkpoint_info(self) -> dict[str, Any]:
+        """``train_scene``, ``class_names``, ``num_ids``, ``model_config`` of the card (empty without)."""
+        if self.card is None:
+            return {}
+        return {
+            "train_scene": list(self.card.train_scene),
+            "class_names": list(self.card.class_names),
+            "num_ids": self.card.num_ids,
+            "model_config": self.card.config.to_dict(),
+        }
 
     @classmethod
     def from_checkpoint(
@@ -120,55 +161,29 @@ class Tracker:
         sparsity: int | None = None,
         backend: str = "torch",
         tracker_overrides: dict | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> Tracker:
-        """Builds a tracker from a training checkpoint.
+        """Builds a tracker from a training checkpoint or an ONNX export.
 
         The sparsity factor is, in order: ``sparsity`` if given; else from the relevance of ``scene`` to
-        the checkpoint's training scene (:func:`ibntrack.scene.relevance` →
-        :func:`ibntrack.scene.sparsity_factor`); else 1 (exact IN) — for automatic relevance use
-        :func:`ibntrack.engine.stream.estimate_relevance`.
+        the model's training scene (:func:`scene_sparsity`); else 1 (exact IN) — for automatic relevance
+        use :func:`ibntrack.engine.stream.estimate_relevance`.
 
-        Association thresholds: the checkpoint's calibrated ``tracker`` settings when it carries them
+        Association thresholds: the model card's calibrated ``tracker`` settings when it carries them
         (the shipped model does), else :class:`TrackerConfig`'s defaults; ``tracker_overrides``
         (field → value) is applied on top; ``tracker_config=`` replaces both.
 
         ``backend="onnxruntime"`` (or a ``.onnx`` path) runs the graphs written by ``ibntrack export``
-        in ONNX Runtime instead of PyTorch (CPU).
+        in ONNX Runtime instead of PyTorch (CPU). Other keyword arguments go to :class:`Tracker`.
         """
-        if backend not in ("torch", "onnxruntime"):
-            raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
-        if backend == "onnxruntime" or str(path).endswith(".onnx"):
-            from ibntrack.export import load_onnx_model
-
-            if device != "cpu":
-                raise ValueError("the onnxruntime backend runs on --device cpu here")
-            model = load_onnx_model(path)
-            ckpt = model.meta
-        else:
-            from ibntrack.engine.checkpoint import load_model
-
-            model, ckpt = load_model(path, device="cpu")
-        input_size = tuple(ckpt.get("input_size") or ckpt.get("config", {}).get("data", {}).get("input_size"))
+        runner, card = open_backend(path, backend, device=device, fold=kwargs.pop("fold", True))
         s = sparsity
         if s is None and scene:
-            train_scene = ckpt.get("train_scene") or []
-            if not train_scene:
-                log.warning("%s carries no training scene; relevance 0 (most conservative sparsity)", path)
-                r = 0.0
-            else:
-                r = relevance(parse_scene(scene), parse_scene(train_scene))
-            s = sparsity_factor(r)
-            log.info("scene relevance %.2f -> sparsity factor %d", r, s)
-        kwargs.setdefault("class_names", ckpt.get("class_names") or ("object",))
+            s = scene_sparsity(scene, card)
         if "tracker_config" not in kwargs:
-            base = TrackerConfig(**dict(ckpt.get("tracker") or {}))
+            base = TrackerConfig(**dict(card.tracker))
             kwargs["tracker_config"] = replace(base, **(tracker_overrides or {}))
-        tracker = cls(model, input_size, sparsity=s or 1, device=device, **kwargs)
-        tracker.checkpoint_info = {
-            k: ckpt.get(k) for k in ("train_scene", "class_names", "num_ids", "model_config")
-        }
-        return tracker
+        return cls(runner, card, sparsity=s or 1, **kwargs)
 
     def reset(self, frame_rate: float | None = None) -> None:
         """Starts a new stream: clears tracks, ids and cached IN statistics."""
@@ -220,9 +235,9 @@ class Tracker:
         self.check_frame(frame_bgr)
         t0 = time.perf_counter()
         image, scale, pad_x, pad_y = letterbox(frame_bgr, self.input_size)
-        x = to_tensor(image).unsqueeze(0).to(self.device)  # [1, 3, H, W]
+        x = to_tensor(image).unsqueeze(0)  # [1, 3, H, W]
         self.stream.before_frame(frame_bgr)
-        outputs = self.model(x)
+        outputs = self.backend(x)
         self.stream.after_frame()
         t1 = time.perf_counter()
         dets = decode(outputs, conf_thresh=self.conf_thresh, top_k=self.top_k)[0]
@@ -321,17 +336,13 @@ def track(
     """
     from tqdm import tqdm
 
-    from ibntrack.data.mot import MOT_CLASS_IDS, write_results
-    from ibntrack.engine.visualize import Annotator, VideoWriter
-
     if tracker is None and weights is None:
         raise ValueError("track(): give weights=CHECKPOINT or tracker=Tracker(...)")
     sources: list[FrameSource] = open_sources(source)
     out = check_writable_dir(out_dir, "out_dir (--out)")
-    suffixes = [".txt"] + [".mp4"] * save_video + [".jsonl"] * save_json
     for src in sources:
-        for suffix in suffixes:
-            check_writable_file(out / f"{src.name}{suffix}", f"result of {src.name} (--out)")
+        for path in sink_paths(out, src.name, save_video, save_json):
+            check_writable_file(path, f"result of {src.name} (--out)")
     summaries = []
     for src in sources:
         live_scene = scene if scene else (src.scene or None)
@@ -347,17 +358,7 @@ def track(
                 frame_rate=src.frame_rate,
                 **tracker_kwargs,
             )
-        rows: list[tuple] = []
-        # multi-class results carry the MOT class id in column 8 (pedestrian 1, car 3, ...); else -1
-        mot_class = (
-            [MOT_CLASS_IDS.get(n.lower(), -1) for n in trk.class_names] if len(trk.class_names) > 1 else []
-        )
-        annot = Annotator(class_names=trk.class_names) if save_video else None
-        writer = VideoWriter(out / f"{src.name}.mp4", src.frame_rate) if save_video else None
-        # JSON lines go to a temporary file renamed into place only when the source ends cleanly
-        json_stack = contextlib.ExitStack()
-        json_fh = json_stack.enter_context(atomic_open(out / f"{src.name}.jsonl")) if save_json else None
-        ids: set[int] = set()
+        mot, sinks = open_sinks(out, src.name, src.frame_rate, trk.class_names, save_video, save_json)
         total = src.length if max_frames is None else min(src.length or max_frames, max_frames)
         bar = tqdm(
             total=total, desc=src.name, unit="frame", disable=None if progress is None else not progress
@@ -371,67 +372,30 @@ def track(
                     break
                 tracks = trk.update(frame)
                 n += 1
-                for t in tracks:
-                    x1, y1, x2, y2 = (float(v) for v in t.box)
-                    rows.append(
-                        (
-                            frame_id,
-                            t.track_id,
-                            x1,
-                            y1,
-                            x2 - x1,
-                            y2 - y1,
-                            float(t.score),
-                            mot_class[int(t.cls)] if mot_class else -1,
-                        )
-                    )
-                    ids.add(t.track_id)
-                if writer is not None:
-                    writer.write(annot.draw(frame, tracks, frame_id))
-                if json_fh is not None:
-                    json_fh.write(
-                        json.dumps(
-                            {
-                                "frame": frame_id,
-                                "tracks": [
-                                    {
-                                        "id": int(t.track_id),
-                                        "box_xyxy": [round(float(v), 2) for v in t.box],
-                                        "score": round(float(t.score), 4),
-                                        "cls": int(t.cls),
-                                    }
-                                    for t in tracks
-                                ],
-                            }
-                        )
-                        + "\n"
-                    )
+                for sink in sinks:
+                    sink.write(frame_id, frame, tracks)
                 bar.update(1)
                 if n % 10 == 0:
-                    bar.set_postfix(fps=f"{n / (time.perf_counter() - t_start):.1f}", tracks=len(ids))
+                    bar.set_postfix(fps=f"{n / (time.perf_counter() - t_start):.1f}", tracks=len(mot.ids))
         except KeyboardInterrupt:  # keep what was tracked: finalised below like a finished source
             interrupted = True
             log.warning("%s: interrupted after %d frames; writing the results so far", src.name, n)
-        except BaseException as exc:
-            if writer is not None:
-                writer.abort()
-            json_stack.__exit__(type(exc), exc, exc.__traceback__)  # deletes the partial JSON file
+        except BaseException:
+            for sink in sinks:  # no partial result, video or JSON file is left behind
+                sink.abort()
             raise
         finally:
             bar.close()
         elapsed = time.perf_counter() - t_start
-        result_file = out / f"{src.name}.txt"
-        write_results(result_file, rows)
-        if writer is not None:
-            writer.close()
-        json_stack.close()
+        for sink in sinks:
+            sink.close()
         stats = trk.stream.stats()
         summaries.append(
             SequenceSummary(
                 name=src.name,
                 frames=n,
-                tracks=len(ids),
-                result_file=result_file,
+                tracks=len(mot.ids),
+                result_file=mot.path,
                 video_file=(out / f"{src.name}.mp4") if save_video else None,
                 mean_ms=trk.times.mean_ms(),
                 fps=n / elapsed if elapsed > 0 else 0.0,
@@ -442,7 +406,7 @@ def track(
                 truncated=src.truncated,
             )
         )
-        log.info("%s: %d frames, %d tracks, %.1f frames/s", src.name, n, len(ids), summaries[-1].fps)
+        log.info("%s: %d frames, %d tracks, %.1f frames/s", src.name, n, len(mot.ids), summaries[-1].fps)
         if interrupted:
             break
     return summaries

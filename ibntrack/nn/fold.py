@@ -9,10 +9,10 @@ statistics are fixed, so :class:`FoldedConvIBN` runs
 * on refresh frames: the convolution with the BN channels folded statically and the IN channels raw
   (mix mode: all channels raw), the IN statistics of the selected images, and the normalization.
 
-The IBN layer stays inside the folded module (it owns the IN affine, the schedule and the stream state),
-so ``set_sparsity``, ``reset_stream``, ``force_refresh``, ``stream_stats`` and the stream-state functions
-work on the folded model unchanged. The folded weights are a snapshot: fold again after changing the
-original model's parameters.
+The IBN layer stays inside the folded module (it owns the IN affine and the cached statistics, and
+reads the plan of each frame batch from the stream's schedule), so ``set_sparsity``, ``reset_stream``,
+``force_refresh``, ``stream_stats`` and the stream-state functions work on the folded model unchanged.
+The folded weights are a snapshot: fold again after changing the original model's parameters.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class FoldedConvIBN(nn.Module):
             self.register_buffer("refresh_bias", bias.clone())
         # folded (weight, bias) per cached statistics tensor, oldest first: one model can serve several
         # streams (get/set_stream_state) without refolding on every switch
-        self._folded: dict[int, tuple[Tensor | None, Tensor, Tensor]] = {}
+        self._folded: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
         self.last_path = ""
 
     def _conv(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -118,7 +118,7 @@ class FoldedConvIBN(nn.Module):
         Memoised per statistics tensor (the last :data:`FOLD_CACHE_STREAMS` of them): the entry holds
         the tensor itself, so its ``id`` cannot be reused while the entry lives.
         """
-        key = self.ibn.stream_state.mean
+        key = self.ibn.cached_stats()[0] if self.ibn.in_channels else self.weight
         hit = self._folded.get(id(key))
         if hit is not None and hit[0] is key and hit[1].device == self.weight.device:
             return hit[1], hit[2]
@@ -133,8 +133,8 @@ class FoldedConvIBN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         ibn = self.ibn
-        plan = ibn._advance_one() if x.shape[0] == 1 else ibn._plan(x.shape[0])
-        if plan is None or not plan.selected:  # every image reuses the cached statistics: folded conv alone
+        plan = ibn.next_plan(x.shape[0])
+        if not plan.selected:  # every image reuses the cached statistics: folded conv alone
             self.last_path = "folded"
             return self._conv(x, *self._static_weights())
         self.last_path = "refresh"
@@ -144,7 +144,7 @@ class FoldedConvIBN(nn.Module):
             scale, shift = ibn.eval_affine(raw, plan)  # [N, C] each
             return torch.addcmul(shift[:, :, None, None], raw, scale[:, :, None, None])
         if k > 0:  # BN channels are already folded; normalise the IN channels in place
-            mean, var = ibn._resolve(raw[:, :k], plan)  # [N, k] each
+            mean, var = ibn.resolve(raw[:, :k], plan)  # [N, k] each
             scale, shift = ibn.affine(mean, var)  # [N, C] each
             raw_in = raw[:, :k]
             raw_in.mul_(scale[:, :k, None, None]).add_(shift[:, :k, None, None])

@@ -18,6 +18,8 @@ from ibntrack.nn.backbone import ResNet, build_resnet
 from ibntrack.nn.heads import Heads, fairmot_spec
 from ibntrack.nn.neck import FPNNeck
 from ibntrack.nn.norm import IBN_MODES
+from ibntrack.nn.schedule import RefreshSchedule
+from ibntrack.nn.sparse import bind_schedule
 
 __all__ = [
     "ARCHS",
@@ -191,6 +193,7 @@ class TrackerNet(nn.Module):
         self.heads = heads
         self.config = config
         self.stride = OUTPUT_STRIDE
+        bind_schedule(self, RefreshSchedule())  # one network, one stream: its IBN layers share a schedule
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """Predict the maps of a batch.

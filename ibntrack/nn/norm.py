@@ -18,12 +18,12 @@ with per-channel ``γ``, ``β``.
   blends them, ``y = g·IN(x) + (1 − g)·BN(x)`` with ``g = sigmoid(gate_logit)`` (``gate_logit`` starts at 0).
 
 **Sparse IN.** Training always uses exact IN. In eval mode the image axis of the batch is read as the
-frame order of one stream: IN statistics are computed only on frames ``t = 0, s, 2s, …`` (``s`` =
-:attr:`IBN.sparsity`, ``t`` counted from the last reset or forced refresh) and every other frame is
-normalized with the statistics of the nearest preceding computed frame. A :class:`StreamState` carries
-the cached statistics and the frame counters across calls, so one-frame-per-call streaming works. With
-cached statistics the eval-mode layer is a per-channel affine map (:meth:`IBN.affine`), which
-``ibntrack.nn.fold`` folds into the preceding convolution.
+frame order of one stream: which frames compute their IN statistics is decided by the stream's
+:class:`~ibntrack.nn.schedule.RefreshSchedule` (:attr:`IBN.schedule`, shared by every IBN layer of a
+model), and every other frame is normalized with the statistics of the nearest preceding computed frame.
+The layer keeps only what is its own: the cached statistics of its channels. With cached statistics the
+eval-mode layer is a per-channel affine map (:meth:`IBN.affine`), which ``ibntrack.nn.fold`` folds into
+the preceding convolution.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ibntrack.nn.schedule import Plan, RefreshSchedule, ScheduleState
+
 __all__ = ["IBN", "IBN_MODES", "StreamState"]
 
 IBN_MODES = ("split", "mix")
@@ -41,15 +43,12 @@ IBN_MODES = ("split", "mix")
 
 @dataclasses.dataclass(frozen=True)
 class StreamState:
-    """Streaming state of one :class:`IBN` layer (immutable; the layer replaces it on every eval call).
+    """Snapshot of one :class:`IBN` layer in a stream: its cached statistics and the stream's counters.
 
     Attributes:
         mean: cached IN mean ``Tensor[n_in]`` of the last frame whose statistics were computed, or None.
         var: cached biased IN variance ``Tensor[n_in]``, or None.
-        frames: frames normalized in eval mode since the last reset.
-        refreshes: frames whose IN statistics were computed since the last reset.
-        since: frames since the last refresh frame (the refresh frame itself counts as 0).
-        force: the next frame recomputes its statistics and restarts the schedule.
+        frames, refreshes, since, force: the stream's :class:`~ibntrack.nn.schedule.ScheduleState`.
     """
 
     mean: Tensor | None = None
@@ -59,33 +58,10 @@ class StreamState:
     since: int = 0
     force: bool = False
 
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """Which images of an eval batch get their own IN statistics.
-
-    Attributes:
-        selected: batch indices whose statistics are computed.
-        source: per image, the row of the statistics table it uses; rows ``0 … len(selected) − 1`` are the
-            computed statistics in order, row ``len(selected)`` the statistics cached before the call.
-    """
-
-    selected: tuple[int, ...]
-    source: tuple[int, ...]
-
     @property
-    def exact(self) -> bool:
-        """Every image uses its own statistics (exact IN)."""
-        return len(self.selected) == len(self.source)
-
-
-_ONE_REFRESH = _Plan(selected=(0,), source=(0,))  # a one-frame call that computes its statistics
-
-
-def _check_sparsity(s: object) -> int:
-    if isinstance(s, bool) or not isinstance(s, int) or s < 1:
-        raise ValueError(f"sparsity must be an int >= 1, got {s!r}")
-    return s
+    def schedule(self) -> ScheduleState:
+        """The stream's counters."""
+        return ScheduleState(self.frames, self.refreshes, self.since, self.force)
 
 
 class IBN(nn.Module):
@@ -109,7 +85,10 @@ class IBN(nn.Module):
         in_weight, in_bias: IN affine ``γ``, ``β``, ``Tensor[in_channels]``.
         bn: ``BatchNorm2d`` over the BN channels (``C − k`` or ``C``), None when there are none.
         gate_logit: mix mode only, ``Tensor[C]``.
-        sparsity: the sparsity factor ``s`` (int ≥ 1) used in eval mode.
+        schedule: the stream's :class:`~ibntrack.nn.schedule.RefreshSchedule` (a layer of its own until
+            a model or a backend binds one schedule to all its layers, see
+            :func:`ibntrack.nn.sparse.bind_schedule`).
+        sparsity: the schedule's sparsity factor ``s`` (int ≥ 1) used in eval mode.
         last_computed: images whose IN statistics were computed in the last eval call.
     """
 
@@ -138,19 +117,20 @@ class IBN(nn.Module):
         self.bn = nn.BatchNorm2d(bn_channels, eps=self.eps) if bn_channels > 0 else None
         if mode == "mix":
             self.gate_logit = nn.Parameter(torch.zeros(channels))
-        self._sparsity = 1
-        self._state = StreamState()
+        self.schedule = RefreshSchedule()
+        self._mean: Tensor | None = None  # cached IN statistics [in_channels] of the latest refresh
+        self._var: Tensor | None = None
         self.last_computed = 0
 
     # ----------------------------------------------------------------------------------------- settings
     @property
     def sparsity(self) -> int:
-        """Sparsity factor ``s``: in eval mode IN statistics are computed on every ``s``-th frame."""
-        return self._sparsity
+        """Sparsity factor ``s`` of the layer's schedule: IN statistics are computed every ``s``-th frame."""
+        return self.schedule.sparsity
 
     @sparsity.setter
     def sparsity(self, s: int) -> None:
-        self._sparsity = _check_sparsity(s)
+        self.schedule.sparsity = s
 
     @property
     def bn_channels(self) -> int:
@@ -158,9 +138,15 @@ class IBN(nn.Module):
         return 0 if self.bn is None else self.bn.num_features
 
     @property
+    def has_cache(self) -> bool:
+        """Statistics are cached (always true for a layer without IN channels)."""
+        return self.in_channels == 0 or self._mean is not None
+
+    @property
     def stream_state(self) -> StreamState:
-        """The streaming state (cached statistics and counters); assign a saved one to switch streams."""
-        return self._state
+        """Snapshot of the cached statistics and the stream's counters; assign one to switch streams."""
+        st = self.schedule.state
+        return StreamState(self._mean, self._var, st.frames, st.refreshes, st.since, st.force)
 
     @stream_state.setter
     def stream_state(self, state: StreamState) -> None:
@@ -170,21 +156,23 @@ class IBN(nn.Module):
             raise ValueError(
                 f"state holds statistics of {tuple(state.mean.shape)} channels, layer has {self.in_channels}"
             )
-        self._state = state
+        self._mean, self._var = state.mean, state.var
+        self.schedule.state = state.schedule
 
     def reset_stream(self) -> None:
-        """Forget the cached statistics and zero the counters."""
-        self._state = StreamState()
+        """Forget the cached statistics and restart the schedule."""
+        self._mean = self._var = None
+        self.schedule.reset()
         self.last_computed = 0
 
     def force_refresh(self) -> None:
         """The next eval frame recomputes its statistics and the schedule restarts from it."""
-        self._state = dataclasses.replace(self._state, force=True)
+        self.schedule.force()
 
     def extra_repr(self) -> str:
         return (
             f"{self.channels}, mode={self.mode}, in_channels={self.in_channels}, "
-            f"bn_channels={self.bn_channels}, eps={self.eps}, sparsity={self._sparsity}"
+            f"bn_channels={self.bn_channels}, eps={self.eps}, sparsity={self.sparsity}"
         )
 
     # ----------------------------------------------------------------------------------------- forward
@@ -192,10 +180,16 @@ class IBN(nn.Module):
         """Normalize ``x: Tensor[N, C, H, W]``; eval mode advances the stream by ``N`` frames."""
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"x must be [N, {self.channels}, H, W], got {tuple(x.shape)}")
-        plan = None if self.training else self._plan(x.shape[0])
+        plan = None if self.training else self.next_plan(x.shape[0])
         return self._normalize(x, plan)
 
-    def _normalize(self, x: Tensor, plan: _Plan | None) -> Tensor:
+    def next_plan(self, n: int) -> Plan:
+        """The plan of the eval batch of ``n`` frames this layer is about to normalize (from its schedule)."""
+        plan = self.schedule.plan_for(self, n, cached=self.has_cache)
+        self.last_computed = len(plan.selected)
+        return plan
+
+    def _normalize(self, x: Tensor, plan: Plan | None) -> Tensor:
         """Normalize ``x`` with exact IN (``plan`` None or exact) or following a sparse eval ``plan``.
 
         The exact path uses the standard InstanceNorm/BatchNorm ops (it is what ONNX export traces);
@@ -220,65 +214,15 @@ class IBN(nn.Module):
     def _exact_in(self, x_in: Tensor) -> Tensor:
         return F.instance_norm(x_in, weight=self.in_weight, bias=self.in_bias, eps=self.eps)
 
-    def eval_affine(self, x: Tensor, plan: _Plan) -> tuple[Tensor, Tensor]:
+    def eval_affine(self, x: Tensor, plan: Plan) -> tuple[Tensor, Tensor]:
         """Per-image eval-mode affine map ``(scale, shift)``, each ``[N, C]``, of ``x: Tensor[N, C, H, W]``.
 
         Resolves the IN statistics of the IN channels under ``plan`` (updating the cache).
         """
-        mean, var = self._resolve(x[:, : self.in_channels], plan)  # [N, k] each
+        mean, var = self.resolve(x[:, : self.in_channels], plan)  # [N, k] each
         return self.affine(mean, var)
 
     # ------------------------------------------------------------------------------------ sparse stats
-    def _plan(self, n: int) -> _Plan:
-        """Advance the stream by ``n`` frames and say which of them get their own statistics."""
-        state = self._state
-        force = state.force or state.frames == 0 or (state.mean is None and self.in_channels > 0)
-        since = state.since
-        selected: list[int] = []
-        source: list[int] = []
-        for i in range(n):
-            if force or since >= self._sparsity:
-                selected.append(i)
-                since = 0
-                force = False
-            source.append(len(selected) - 1)
-            since += 1
-        cached_row = len(selected)
-        source = [cached_row if r < 0 else r for r in source]
-        self._state = dataclasses.replace(
-            state,
-            frames=state.frames + n,
-            refreshes=state.refreshes + len(selected),
-            since=since,
-            force=force,
-        )
-        self.last_computed = len(selected)
-        return _Plan(tuple(selected), tuple(source))
-
-    def _advance_one(self) -> _Plan | None:
-        """:meth:`_plan` for a one-frame call, without its loops: None when the frame reuses the cache.
-
-        The hot path of streaming inference (one frame per call, most frames cached), so it builds no
-        lists and replaces the state with one constructor call.
-        """
-        state = self._state
-        refresh = (
-            state.force
-            or state.frames == 0
-            or state.since >= self._sparsity
-            or (state.mean is None and self.in_channels > 0)
-        )
-        self._state = StreamState(
-            state.mean,
-            state.var,
-            frames=state.frames + 1,
-            refreshes=state.refreshes + refresh,
-            since=1 if refresh else state.since + 1,
-            force=False,
-        )
-        self.last_computed = int(refresh)
-        return _ONE_REFRESH if refresh else None
-
     @staticmethod
     def _stats(x: Tensor) -> tuple[Tensor, Tensor]:
         """Per-image, per-channel mean and biased variance of ``x: Tensor[M, K, H, W]`` -> two ``[M, K]``."""
@@ -287,11 +231,19 @@ class IBN(nn.Module):
 
     def _store(self, mean: Tensor, var: Tensor) -> None:
         """Cache the statistics ``[1, K]`` (or ``[K]``) of the latest frame."""
-        self._state = dataclasses.replace(
-            self._state, mean=mean.detach().reshape(-1), var=var.detach().reshape(-1)
-        )
+        self._mean, self._var = mean.detach().reshape(-1), var.detach().reshape(-1)
 
-    def _resolve(self, x_in: Tensor, plan: _Plan) -> tuple[Tensor, Tensor]:
+    def cached_stats(self) -> tuple[Tensor, Tensor]:
+        """The cached IN statistics ``(mean, var)``, each ``[in_channels]``.
+
+        Raises:
+            RuntimeError: none are cached (no eval frame since the last reset).
+        """
+        if self._mean is None or self._var is None:
+            raise RuntimeError("IBN has no cached IN statistics: run a frame in eval mode first")
+        return self._mean, self._var
+
+    def resolve(self, x_in: Tensor, plan: Plan) -> tuple[Tensor, Tensor]:
         """Statistics ``(mean, var)``, each ``[N, in_channels]``, of every image of ``x_in`` under ``plan``.
 
         Computes them on the selected images only, then index-expands; updates the cache.
@@ -303,16 +255,16 @@ class IBN(nn.Module):
         if plan.exact:
             mean, var = self._stats(x_in)
         elif not plan.selected:
-            state = self._state
-            mean = state.mean.to(x_in)[None].expand(n, -1)  # [N, K]
-            var = state.var.to(x_in)[None].expand(n, -1)
+            cached_mean, cached_var = self.cached_stats()
+            mean = cached_mean.to(x_in)[None].expand(n, -1)  # [N, K]
+            var = cached_var.to(x_in)[None].expand(n, -1)
         else:
             index = torch.tensor(plan.selected, device=x_in.device)
             sel_mean, sel_var = self._stats(x_in.index_select(0, index))  # [M, K]
-            state = self._state
             if len(plan.selected) < n and plan.source[0] == len(plan.selected):  # leading frames use cache
-                sel_mean = torch.cat([sel_mean, state.mean.to(x_in)[None]])
-                sel_var = torch.cat([sel_var, state.var.to(x_in)[None]])
+                cached_mean, cached_var = self.cached_stats()
+                sel_mean = torch.cat([sel_mean, cached_mean.to(x_in)[None]])
+                sel_var = torch.cat([sel_var, cached_var.to(x_in)[None]])
             source = torch.tensor(plan.source, device=x_in.device)
             mean = sel_mean.index_select(0, source)  # [N, K]
             var = sel_var.index_select(0, source)
@@ -337,11 +289,10 @@ class IBN(nn.Module):
             RuntimeError: no statistics are given and none are cached.
         """
         if in_mean is None or in_var is None:
-            if self.in_channels > 0 and self._state.mean is None:
-                raise RuntimeError("IBN has no cached IN statistics: run a frame in eval mode first")
             ref = self.in_weight
             if self.in_channels > 0:
-                in_mean, in_var = self._state.mean.to(ref), self._state.var.to(ref)
+                cached_mean, cached_var = self.cached_stats()
+                in_mean, in_var = cached_mean.to(ref), cached_var.to(ref)
             else:
                 in_mean, in_var = ref.new_zeros(0), ref.new_ones(0)
         in_scale = self.in_weight * torch.rsqrt(in_var + self.eps)  # [..., k]

@@ -147,7 +147,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     Raises:
         PretrainedError: the file is missing, unreadable, or holds no dict of tensors.
     """
-    from ibntrack.engine.checkpoint import CheckpointError, load_checkpoint
+    from ibntrack.nn.checkpoint import CheckpointError, load_checkpoint
 
     try:
         obj: Any = load_checkpoint(path)

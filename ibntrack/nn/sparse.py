@@ -1,30 +1,35 @@
-"""Model-level control of sparse instance normalization: sparsity, stream reset/refresh, stream state.
+"""Model-level control of sparse instance normalization: one schedule per stream, stream state.
 
-Every function walks ``model.modules()`` and acts on each :class:`~ibntrack.nn.norm.IBN` layer (also
-inside a folded model). Only eval mode is affected: training always uses exact IN.
+The IBN layers of a model share one :class:`~ibntrack.nn.schedule.RefreshSchedule` (the stream's):
+:func:`bind_schedule` puts a given one in every layer, :func:`stream_schedule` returns the shared one
+(binding the first layer's to all of them when they do not share one yet). The other functions act on
+it and on each layer's cached statistics (also inside a folded model). Only eval mode is affected:
+training always uses exact IN.
 
-Runners that are not torch modules (e.g. :class:`ibntrack.export.OnnxModel`) take part by duck typing:
-an object with a ``sparse_control`` attribute is driven through it — ``set_sparsity(s)``,
-``reset_stream()``, ``force_refresh()``, ``stream_stats() -> dict``, ``get_stream_state()``,
-``set_stream_state(state)`` (see :class:`SparseControl`).
+Runners that are not torch modules (the runtime backends, e.g. :class:`ibntrack.runtime.OnnxBackend`)
+take part through a ``sparse_control`` attribute speaking :class:`SparseControl`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from torch import nn
 
-from ibntrack.nn.norm import IBN, StreamState, _check_sparsity
+from ibntrack.nn.norm import IBN, StreamState
+from ibntrack.nn.schedule import RefreshSchedule, check_sparsity
 
 __all__ = [
     "SparseControl",
+    "bind_schedule",
     "force_refresh",
     "get_stream_state",
     "ibn_layers",
     "reset_stream",
     "set_sparsity",
     "set_stream_state",
+    "stream_schedule",
     "stream_stats",
 ]
 
@@ -43,7 +48,7 @@ class SparseControl(Protocol):
 
     def get_stream_state(self) -> tuple[StreamState, ...]: ...
 
-    def set_stream_state(self, state: tuple[StreamState, ...]) -> None: ...
+    def set_stream_state(self, state: Sequence[StreamState]) -> None: ...
 
 
 def _control(model: Any) -> SparseControl | None:
@@ -61,19 +66,48 @@ def ibn_layers(model: nn.Module) -> list[IBN]:
     return [m for m in model.modules() if isinstance(m, IBN)]
 
 
+def bind_schedule(model: nn.Module, schedule: RefreshSchedule) -> RefreshSchedule:
+    """Make ``schedule`` the refresh schedule of every IBN layer of ``model`` (one stream, one schedule).
+
+    Returns:
+        ``schedule``.
+    """
+    if not isinstance(schedule, RefreshSchedule):
+        raise ValueError(f"schedule must be a RefreshSchedule, got {type(schedule).__name__}")
+    for layer in ibn_layers(model):
+        layer.schedule = schedule
+    return schedule
+
+
+def stream_schedule(model: nn.Module) -> RefreshSchedule | None:
+    """The schedule shared by the IBN layers of ``model`` (None without IBN layers).
+
+    Layers that do not share one yet (e.g. loose layers in an ``nn.Sequential``) are bound to the first
+    layer's.
+    """
+    layers = ibn_layers(model)
+    if not layers:
+        return None
+    schedule = layers[0].schedule
+    if any(layer.schedule is not schedule for layer in layers):
+        bind_schedule(model, schedule)
+    return schedule
+
+
 def set_sparsity(model: nn.Module, s: int) -> None:
-    """Set the sparsity factor ``s`` (int ≥ 1; 1 = exact IN) of every IBN layer.
+    """Set the sparsity factor ``s`` (int ≥ 1; 1 = exact IN) of the model's stream.
 
     Raises:
         ValueError: ``s`` is not an int ≥ 1.
     """
-    s = _check_sparsity(s)
+    s = check_sparsity(s)
     control = _control(model)
     if control is not None:
         control.set_sparsity(s)
         return
-    for layer in ibn_layers(model):
-        layer.sparsity = s
+    schedule = stream_schedule(model)
+    if schedule is not None:
+        schedule.sparsity = s
 
 
 def reset_stream(model: nn.Module) -> None:
@@ -82,6 +116,7 @@ def reset_stream(model: nn.Module) -> None:
     if control is not None:
         control.reset_stream()
         return
+    stream_schedule(model)
     for layer in ibn_layers(model):
         layer.reset_stream()
 
@@ -92,12 +127,13 @@ def force_refresh(model: nn.Module) -> None:
     if control is not None:
         control.force_refresh()
         return
-    for layer in ibn_layers(model):
-        layer.force_refresh()
+    schedule = stream_schedule(model)
+    if schedule is not None:
+        schedule.force()
 
 
 def stream_stats(model: nn.Module) -> dict[str, int]:
-    """Counters of the current stream at the first IBN layer.
+    """Counters of the model's stream.
 
     Returns:
         ``{"frames": frames seen in eval mode, "refreshes": frames whose IN statistics were computed}``
@@ -106,25 +142,24 @@ def stream_stats(model: nn.Module) -> dict[str, int]:
     control = _control(model)
     if control is not None:
         return dict(control.stream_stats())
-    layers = ibn_layers(model)
-    if not layers:
-        return {"frames": 0, "refreshes": 0}
-    state = layers[0].stream_state
-    return {"frames": state.frames, "refreshes": state.refreshes}
+    schedule = stream_schedule(model)
+    return {"frames": 0, "refreshes": 0} if schedule is None else schedule.stats()
 
 
 def get_stream_state(model: nn.Module) -> tuple[StreamState, ...]:
-    """Snapshot of every IBN layer's stream state, in module order (immutable, safe to keep).
+    """Snapshot of every IBN layer's statistics with the stream's counters, in module order.
 
-    A snapshot of a model can be restored into its folded copy and vice versa (same layer order).
+    Immutable, safe to keep. A snapshot of a model can be restored into its folded copy, into an ONNX
+    Runtime backend of the same export and vice versa (same layer order).
     """
     control = _control(model)
     if control is not None:
         return tuple(control.get_stream_state())
+    stream_schedule(model)
     return tuple(layer.stream_state for layer in ibn_layers(model))
 
 
-def set_stream_state(model: nn.Module, state: tuple[StreamState, ...]) -> None:
+def set_stream_state(model: nn.Module, state: Sequence[StreamState]) -> None:
     """Restore a snapshot from :func:`get_stream_state`, e.g. to switch one model between streams.
 
     Raises:
@@ -134,6 +169,7 @@ def set_stream_state(model: nn.Module, state: tuple[StreamState, ...]) -> None:
     if control is not None:
         control.set_stream_state(tuple(state))
         return
+    stream_schedule(model)
     layers = ibn_layers(model)
     state = tuple(state)
     if len(state) != len(layers):

@@ -10,9 +10,9 @@ import torch
 from ibntrack.cli import main
 from ibntrack.data.mot import read_results
 from ibntrack.data.synth import generate_sequence
-from ibntrack.engine.checkpoint import save_checkpoint
 from ibntrack.engine.infer import Tracker, track
 from ibntrack.nn import build_model, stream_stats
+from ibntrack.nn.checkpoint import save_checkpoint
 
 INPUT = (64, 96)  # (H, W)
 

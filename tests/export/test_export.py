@@ -12,14 +12,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from ibntrack import __version__  # noqa: E402
-from ibntrack.engine.checkpoint import CheckpointError, load_model, save_checkpoint  # noqa: E402
-from ibntrack.export import (  # noqa: E402
-    META_KEY,
-    OnnxModel,
-    cached_graph_path,
-    export_onnx,
-    load_onnx_model,
-)
+from ibntrack.export import export_onnx  # noqa: E402
 from ibntrack.nn import (  # noqa: E402
     IBN,
     build_model,
@@ -31,6 +24,9 @@ from ibntrack.nn import (  # noqa: E402
     set_stream_state,
     stream_stats,
 )
+from ibntrack.nn.checkpoint import CheckpointError, load_model, save_checkpoint  # noqa: E402
+from ibntrack.runtime import OnnxModel, load_onnx_model  # noqa: E402
+from ibntrack.runtime.ort import META_KEY, cached_graph_path  # noqa: E402
 
 TOL = 1e-4
 INPUT_SIZE = (64, 96)  # (H, W)
@@ -199,7 +195,7 @@ def test_cli_export(exported: tuple[Path, Path], tmp_path: Path, capsys: pytest.
 
     ckpt, _ = exported
     out = tmp_path / "cli.onnx"
-    assert main(["export", "--weights", str(ckpt), "--out", str(out), "--input-size", "32x64"]) == 0
+    assert main(["export", "--weights", str(ckpt), "--out", str(out), "--input-size", "64x32"]) == 0
     printed = capsys.readouterr().out
     assert "max abs diff" in printed and str(out) in printed
     assert OnnxModel(out).meta["input_size"] == [32, 64]

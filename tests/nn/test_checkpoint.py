@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ibntrack.engine import checkpoint as ckpt_mod
-from ibntrack.engine.checkpoint import (
+from ibntrack.nn import checkpoint as ckpt_mod
+from ibntrack.nn.checkpoint import (
     CheckpointError,
     bn_running_stats,
     load_checkpoint,
@@ -130,8 +130,8 @@ def test_bn_running_stats_cover_every_batchnorm():
 
 
 def test_half_precision_weights_load_into_float32(tmp_path):
-    from ibntrack.engine.checkpoint import load_model, save_checkpoint
     from ibntrack.nn import build_model
+    from ibntrack.nn.checkpoint import load_model, save_checkpoint
 
     model = build_model("resnet18-ibn", emb_dim=8, width=0.25, head_conv=8)
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}

@@ -1,0 +1,49 @@
+"""``argparse`` value types shared by the subcommands (``cli.py``, ``data/convert.py``, ``tune.py``).
+
+Each turns a flag's text into a value or raises ``argparse.ArgumentTypeError`` naming what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ibntrack.sizes import INPUT_MULTIPLE, parse_size
+
+__all__ = ["input_size_wh", "positive_int", "size_wh", "unit_float"]
+
+
+def size_wh(text: str) -> tuple[int, int]:
+    """``WxH`` (e.g. ``640x360``) → ``(W, H)``."""
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def input_size_wh(text: str) -> tuple[int, int]:
+    """A network input ``WxH`` (multiples of 32, e.g. ``1088x608``) → ``(H, W)`` as the network takes it."""
+    try:
+        w, h = parse_size(text, multiple=INPUT_MULTIPLE)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return h, w
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def unit_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return v

@@ -1,0 +1,84 @@
+"""The runtime layer: backends that run the network for one stream, and the model's card.
+
+* :mod:`~ibntrack.runtime.base` — the :class:`Backend` protocol (images → head maps; owns the stream's
+  refresh schedule) and what every backend shares;
+* :mod:`~ibntrack.runtime.torch` — :class:`TorchBackend` (folded eager PyTorch);
+* :mod:`~ibntrack.runtime.ort` — :class:`OnnxBackend` (ONNX Runtime, refresh + cached graphs; also
+  importable as ``OnnxModel``);
+* :mod:`~ibntrack.runtime.card` — :class:`ModelCard`, what a model is apart from its weights.
+
+:func:`open_backend` opens a weights file with the backend its name asks for. A new backend (another
+number format, another runtime) is a class speaking :class:`Backend` and an entry in :data:`BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ibntrack.runtime.base import MAP_NAMES, Backend, Maps, StreamBackend, check_images
+from ibntrack.runtime.card import ModelCard
+from ibntrack.runtime.ort import OnnxBackend, OnnxModel, load_onnx_model
+from ibntrack.runtime.torch import TorchBackend, load_torch
+from ibntrack.runtime.torch import read_card as _read_checkpoint_card
+
+__all__ = [
+    "BACKENDS",
+    "MAP_NAMES",
+    "Backend",
+    "Maps",
+    "ModelCard",
+    "OnnxBackend",
+    "OnnxModel",
+    "StreamBackend",
+    "TorchBackend",
+    "check_images",
+    "load_onnx_model",
+    "open_backend",
+    "read_card",
+]
+
+BACKENDS = ("torch", "onnxruntime")
+"""Names ``--backend`` accepts."""
+
+
+def _is_onnx(weights: str | os.PathLike, backend: str) -> bool:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+    return backend == "onnxruntime" or os.fspath(weights).endswith(".onnx")
+
+
+def open_backend(
+    weights: str | os.PathLike,
+    backend: str = "torch",
+    sparsity: int = 1,
+    device: str | torch.device = "cpu",
+    fold: bool = True,
+) -> tuple[Backend, ModelCard]:
+    """The backend for a weights file and the model's card.
+
+    Args:
+        weights: a training checkpoint (``.pt``) or the refresh graph of an export (``.onnx``).
+        backend: ``"torch"`` or ``"onnxruntime"``; a ``.onnx`` file always runs in ONNX Runtime.
+        sparsity: the stream's sparsity factor.
+        device: torch device (ONNX Runtime runs on ``"cpu"`` here).
+        fold: fold the torch network (ignored by ONNX Runtime, whose graphs are folded at export).
+
+    Raises:
+        ValueError: unknown backend, a device ONNX Runtime does not run on, or an unreadable file.
+    """
+    if _is_onnx(weights, backend):
+        if str(device) != "cpu":
+            raise ValueError("the onnxruntime backend runs on --device cpu here")
+        runner = OnnxBackend(weights)
+        runner.set_sparsity(sparsity)
+        return runner, runner.card
+    return load_torch(weights, sparsity=sparsity, device=device, fold=fold)
+
+
+def read_card(weights: str | os.PathLike, backend: str = "torch") -> ModelCard:
+    """The :class:`ModelCard` of a checkpoint or of an export (without building a backend for torch)."""
+    if _is_onnx(weights, backend):
+        return OnnxBackend(weights).card
+    return _read_checkpoint_card(weights)

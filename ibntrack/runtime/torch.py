@@ -1,0 +1,112 @@
+"""The PyTorch backend: the network folded (BN, and cached IN, inside the convolutions), eager.
+
+:class:`TorchBackend` binds its stream's :class:`~ibntrack.nn.schedule.RefreshSchedule` to every IBN layer
+of its (folded) model, so one forward pass is one frame batch of that stream; skipped frames run only the
+folded convolutions (:class:`~ibntrack.nn.fold.FoldedConvIBN`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ibntrack.nn.checkpoint import load_checkpoint, load_model
+from ibntrack.nn.fold import fold_model
+from ibntrack.nn.norm import StreamState
+from ibntrack.nn.schedule import RefreshSchedule
+from ibntrack.nn.sparse import bind_schedule, get_stream_state, reset_stream, set_stream_state
+from ibntrack.runtime.base import Maps, StreamBackend, check_images
+from ibntrack.runtime.card import ModelCard
+
+__all__ = ["TorchBackend", "load_torch", "read_card"]
+
+
+def _pick_device(device: str | torch.device) -> torch.device:
+    text = str(device)
+    if text.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {text}: CUDA is not available on this machine; use --device cpu")
+    if text != "cpu" and not text.startswith("cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {text!r}")
+    return torch.device(text)
+
+
+class TorchBackend(StreamBackend):
+    """Runs a torch network (e.g. :class:`~ibntrack.nn.model.TrackerNet`) for one stream.
+
+    Args:
+        model: the network with trained weights; with ``fold`` it is copied, not changed.
+        sparsity: the stream's sparsity factor ``s`` (1 = exact IN).
+        device: ``"cpu"`` or ``"cuda[:N]"``.
+        fold: run :func:`~ibntrack.nn.fold.fold_model`'s copy (faster, the default); False runs ``model``
+            itself in eval mode (and binds the schedule to its IBN layers).
+        schedule: the stream's schedule (default: a new one with ``sparsity``).
+
+    Attributes:
+        model: the module that runs (the folded copy with ``fold``).
+    """
+
+    name = "torch"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        sparsity: int = 1,
+        device: str | torch.device = "cpu",
+        fold: bool = True,
+        schedule: RefreshSchedule | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be a torch nn.Module, got {type(model).__name__}")
+        super().__init__(schedule or RefreshSchedule(sparsity), _pick_device(device))
+        model = model.to(self.device).eval()
+        self.model = fold_model(model) if fold else model
+        bind_schedule(self.model, self.schedule)
+
+    def __call__(self, images: Tensor) -> Maps:
+        """Maps of ``images: [N, 3, H, W]`` (moved to :attr:`device`); the stream advances by ``N``."""
+        check_images(images)
+        before = self.schedule.state.refreshes
+        with torch.inference_mode():
+            out = self.model(images.to(self.device))
+        self.last_path = "refresh" if self.schedule.state.refreshes > before else "cached"
+        return out
+
+    def reset_stream(self) -> None:
+        """Forget the cached statistics and restart the schedule."""
+        self.schedule.reset()
+        reset_stream(self.model)
+
+    def get_stream_state(self) -> tuple[StreamState, ...]:
+        """Per-IBN-layer snapshot (see :func:`ibntrack.nn.get_stream_state`)."""
+        return get_stream_state(self.model)
+
+    def set_stream_state(self, state: Sequence[StreamState]) -> None:
+        """Restore a snapshot of this backend, of the same network unfolded, or of its ONNX export."""
+        set_stream_state(self.model, state)
+
+    def __repr__(self) -> str:
+        return f"TorchBackend({type(self.model).__name__}, device={self.device}, {self.schedule})"
+
+
+def load_torch(
+    path: str | os.PathLike,
+    sparsity: int = 1,
+    device: str | torch.device = "cpu",
+    fold: bool = True,
+) -> tuple[TorchBackend, ModelCard]:
+    """A :class:`TorchBackend` for a training checkpoint, and the checkpoint's :class:`ModelCard`.
+
+    Raises:
+        ibntrack.nn.checkpoint.CheckpointError: (a ``ValueError``) missing, corrupt or unfitting file.
+    """
+    model, ckpt = load_model(path, device="cpu")
+    card = ModelCard.from_checkpoint(ckpt, source=os.fspath(path))
+    return TorchBackend(model, sparsity=sparsity, device=device, fold=fold), card
+
+
+def read_card(path: str | os.PathLike) -> ModelCard:
+    """The :class:`ModelCard` of a checkpoint without building its network."""
+    return ModelCard.from_checkpoint(load_checkpoint(path), source=os.fspath(path))
