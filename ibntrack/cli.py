@@ -408,7 +408,7 @@ def _run_export(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The ``ibntrack`` argument parser (all subcommands)."""
-    from ibntrack import __version__
+    from ibntrack.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="ibntrack",
