@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from ibntrack.data.mot import write_results
+from ibntrack.data.motio import read_seqinfo
 from ibntrack.eval.detsim import DetSimConfig, GtFrame, SimFrame, load_mot_gt, simulate_detections
 from ibntrack.eval.metrics import evaluate
 from ibntrack.tracking import MultiObjectTracker, TrackerConfig
@@ -385,16 +386,14 @@ SETS: Mapping[str, tuple[str, tuple[str, ...] | None, int | None, str]] = {
         1,
         "the other MOT15 sequences (7-30 fps)",
     ),
-    "DRONE-synth": ("synthetic", None, 1, "55 small objects (12-40 px), shaking camera, 30 fps"),
+    "DRONE-synth": ("synthetic", None, 1, "55 small objects (16-48 px), drifting and shaking camera, 30 fps"),
 }
 DEFAULT_SETS = tuple(SETS)
 TARGET_FPS = 10.0
 
 
 def _read_seqinfo(seq_dir: Path) -> dict[str, str]:
-    parser = configparser.ConfigParser()
-    parser.read(seq_dir / "seqinfo.ini")
-    return dict(parser["Sequence"])
+    return read_seqinfo(seq_dir / "seqinfo.ini")  # the package's one reader (lower-case keys)
 
 
 def _is_mot15_style(gt_file: Path) -> bool:
@@ -517,7 +516,7 @@ def synthetic_dataset(
     out = []
     for i in range(n_seqs):
         rng = np.random.default_rng([seed, 7_000 + i])
-        gt = synthetic_scene(objects, frames, rng, height=(12.0, 40.0), speed_std=1.0, camera_std=2.0)
+        gt = synthetic_scene(objects, frames, rng, height=(16.0, 48.0), speed_std=1.0, camera_std=0.7)
         name = f"DRONE-{i + 1:02d}"
         seq = tmp / "gt" / "synthetic" / name
         (seq / "gt").mkdir(parents=True)

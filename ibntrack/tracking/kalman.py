@@ -108,20 +108,39 @@ class KalmanFilter:
         std_weight_position: standard deviation of position (and height) noise per pixel of box height.
         std_weight_velocity: standard deviation of velocity noise per pixel of box height.
         dt: time step between frames (1 = velocities are per frame).
+        process_scale: frames of the reference rate (30 fps) per frame of this stream, ``30 / fps``
+            (see :meth:`for_frame_rate`): the process noise of one step is that of ``process_scale``
+            reference steps — position deviation ``× process_scale``, velocity deviation
+            ``× process_scale²`` (velocities are per frame, so a velocity change over ``k`` reference
+            frames counts ``k`` times in per-frame units and accumulates over ``k`` frames). Measurement
+            noise does not change.
     """
 
+    @classmethod
+    def for_frame_rate(cls, frame_rate: float, reference: float = 30.0) -> KalmanFilter:
+        """The default filter with process noise scaled for ``frame_rate`` (tuned at ``reference`` fps)."""
+        if not (np.isfinite(frame_rate) and frame_rate > 0):
+            raise ValueError(f"frame_rate must be a positive number, got {frame_rate!r}")
+        return cls(process_scale=max(reference / float(frame_rate), 1.0))
+
     def __init__(
-        self, std_weight_position: float = 1.0 / 20, std_weight_velocity: float = 1.0 / 160, dt: float = 1.0
+        self,
+        std_weight_position: float = 1.0 / 20,
+        std_weight_velocity: float = 1.0 / 160,
+        dt: float = 1.0,
+        process_scale: float = 1.0,
     ) -> None:
         for name, value in (
             ("std_weight_position", std_weight_position),
             ("std_weight_velocity", std_weight_velocity),
             ("dt", dt),
+            ("process_scale", process_scale),
         ):
             if not (np.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         self.std_weight_position = float(std_weight_position)
         self.std_weight_velocity = float(std_weight_velocity)
+        self.process_scale = float(process_scale)
         motion = np.eye(2 * _NDIM)
         motion[:_NDIM, _NDIM:] = dt * np.eye(_NDIM)
         self._motion_mat = motion  # [8, 8] F: x_{t+1} = F x_t
@@ -129,7 +148,10 @@ class KalmanFilter:
         # Noise std = slope · h + offset per state entry: proportional to the box height, except the aspect
         # ratio's fixed deviations.
         wp, wv = self.std_weight_position, self.std_weight_velocity
-        self._process_std_slope = np.array([wp, wp, 0.0, wp, wv, wv, 0.0, wv])
+        ps, vs = self.process_scale, self.process_scale**2
+        self._process_std_slope = np.array([wp * ps, wp * ps, 0.0, wp * ps, wv * vs, wv * vs, 0.0, wv * vs])
+        # Births: position as measured; the unknown velocity may be larger per frame at low rates.
+        self._init_std_slope = np.array([wp, wp, 0.0, wp, wv * ps, wv * ps, 0.0, wv * ps])
         self._process_std_offset = np.array(
             [0.0, 0.0, _ASPECT_STD_PROCESS, 0.0, 0.0, 0.0, _ASPECT_VEL_STD_PROCESS, 0.0]
         )
@@ -171,7 +193,7 @@ class KalmanFilter:
         n = z.shape[0]
         means = np.zeros((n, 2 * _NDIM))
         means[:, :_NDIM] = z
-        std = self._process_std(z[:, 3])  # [N, 8]
+        std = z[:, 3, None] * self._init_std_slope + self._process_std_offset  # [N, 8]
         std[:, :_NDIM] *= _INIT_POSITION_FACTOR
         std[:, _NDIM:] *= _INIT_VELOCITY_FACTOR
         # The aspect ratio keeps its own constants, without the init factors (DeepSORT convention).

@@ -29,6 +29,9 @@ __all__ = [
 
 _EPS = 1e-12
 _MAX_COSINE_DISTANCE = 2.0
+#: With ``backend="auto"``, problems with ``N + M`` at most this are solved by one SciPy call on the
+#: extended matrix (a few µs), without the lone-pair bookkeeping or LAPJV's per-call overhead.
+_SMALL_PROBLEM = 32
 
 
 def iou_distance(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -152,7 +155,7 @@ def linear_assignment(
         cost: ``[N, M]``.
         thresh: positive finite cost limit.
         backend: ``"lap"`` (LAPJV), ``"scipy"`` (``linear_sum_assignment`` on the extended matrix) or
-            ``"auto"`` (lap if installed).
+            ``"auto"`` (SciPy for small problems, ``N + M <= 32``; else lap if installed).
 
     Returns:
         ``matches [K, 2]`` int64 (row, column) sorted by row, ``unmatched_a [N − K]`` rows,
@@ -163,7 +166,8 @@ def linear_assignment(
         raise ValueError(f"cost must be a 2-d [N, M] array, got shape {cost.shape}")
     if not (isinstance(thresh, int | float | np.floating) and math.isfinite(thresh) and thresh > 0):
         raise ValueError(f"thresh must be a positive finite number, got {thresh!r}")
-    if backend == "auto":
+    auto = backend == "auto"
+    if auto:
         backend = "lap" if _lap is not None else "scipy"
     if backend not in ("lap", "scipy"):
         raise ValueError(f"backend must be 'auto', 'lap' or 'scipy', got {backend!r}")
@@ -175,6 +179,11 @@ def linear_assignment(
     feasible = cost <= thresh  # [N, M]; inf and nan never are
     if not feasible.any():
         return np.empty((0, 2), dtype=np.int64), np.arange(n), np.arange(m)
+    if auto and n + m <= _SMALL_PROBLEM:  # tiny: one SciPy solve beats the bookkeeping and LAPJV's overhead
+        row_to_col = _scipy_extended(np.where(feasible, cost, thresh + 1.0), thresh)
+        rows = np.flatnonzero(row_to_col >= 0)
+        rows = rows[feasible[rows, row_to_col[rows]]]
+        return _result(rows, row_to_col[rows], n, m)
     row_deg = np.count_nonzero(feasible, axis=1)  # [N]
     col_deg = np.count_nonzero(feasible, axis=0)  # [M]
     row_to_col = np.full(n, -1, dtype=np.int64)
@@ -194,14 +203,22 @@ def linear_assignment(
         ok = np.flatnonzero(sub_to_col >= 0)
         ok = ok[sub[ok, sub_to_col[ok]] <= thresh]
         row_to_col[rows[ok]] = cols[sub_to_col[ok]]
-    matched = row_to_col >= 0
-    rows = np.flatnonzero(matched)
+    rows = np.flatnonzero(row_to_col >= 0)
+    return _result(rows, row_to_col[rows], n, m)
+
+
+def _result(
+    rows: np.ndarray, cols: np.ndarray, n: int, m: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(matches [K, 2], unmatched rows, unmatched columns)`` from matched ``rows`` (sorted) and ``cols``."""
     matches = np.empty((rows.size, 2), dtype=np.int64)
     matches[:, 0] = rows
-    matches[:, 1] = row_to_col[rows]
+    matches[:, 1] = cols
+    row_free = np.ones(n, dtype=bool)
+    row_free[rows] = False
     col_free = np.ones(m, dtype=bool)
-    col_free[matches[:, 1]] = False
-    return matches, np.flatnonzero(~matched), np.flatnonzero(col_free)
+    col_free[cols] = False
+    return matches, np.flatnonzero(row_free), np.flatnonzero(col_free)
 
 
 def _scipy_extended(cost: np.ndarray, thresh: float) -> np.ndarray:

@@ -24,6 +24,10 @@ field          shape, dtype      meaning
 ``has_emb``    ``[T]`` bool      a detection with an embedding was matched
 ``emb``        ``[T, E]`` f32    smoothed unit embedding (EMA, renormalised)
 ``curr_emb``   ``[T, E]`` f32    unit embedding of the latest detection that carried one
+``obs_boxes``  ``[T, 4]`` f32    latest matched detection box, xyxy (the observation, not the estimate)
+``emb_count``  ``[T]`` i64       detections whose embedding entered the smoothed one
+``emb_consistency`` ``[T]`` f64  EMA of the cosine between the smoothed embedding and each embedding
+                                 that entered it (how much this track's appearance can be trusted)
 ============== ================= =====================================================================
 
 The table's methods (:meth:`TrackTable.activate`, :meth:`~TrackTable.update`, …) are the only code that
@@ -77,7 +81,11 @@ _FIELDS = (
     "has_emb",
     "emb",
     "curr_emb",
+    "obs_boxes",
+    "emb_count",
+    "emb_consistency",
 )
+_CONSISTENCY_ALPHA = 0.8  # weight of the past in the consistency EMA
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -118,6 +126,12 @@ class TrackTable:
         self.has_emb = np.zeros(0, dtype=bool)
         self.emb = np.zeros((0, 0), dtype=np.float32)
         self.curr_emb = np.zeros((0, 0), dtype=np.float32)
+        self.obs_boxes = np.zeros((0, 4), dtype=np.float32)
+        self.emb_count = np.zeros(0, dtype=np.int64)
+        self.emb_consistency = np.zeros(0)
+        #: What a :class:`~ibntrack.tracking.track.Track` view reports as its box once activated:
+        #: ``"kalman"`` (the filtered estimate) or ``"detection"`` (the latest matched detection).
+        self.box_source = "kalman"
         self.views: list[Any] = []
 
     def __len__(self) -> int:
@@ -172,6 +186,9 @@ class TrackTable:
             "has_emb": has_emb,
             "emb": smooth,
             "curr_emb": curr,
+            "obs_boxes": boxes.copy(),
+            "emb_count": has_emb.astype(np.int64),
+            "emb_consistency": np.zeros(k),
         }
         for name in _FIELDS:
             setattr(self, name, np.concatenate([getattr(self, name), new[name]]))
@@ -263,6 +280,9 @@ class TrackTable:
         embeddings: np.ndarray | None = None,
         reactivate: np.ndarray | bool | None = None,
         xyah: np.ndarray | None = None,
+        emb_mask: np.ndarray | None = None,
+        gap_velocity: int = 0,
+        emb_unit: bool = False,
     ) -> None:
         """Correct ``rows`` (activated once) with their matched detections: row ``rows[i]`` with box ``i``.
 
@@ -276,9 +296,26 @@ class TrackTable:
             reactivate: per row (or for all), restart the tracklet and mark it activated (a LOST track
                 found again) instead of extending it; default: rows that are not TRACKED.
             xyah: ``[K, 4]`` the boxes as Kalman measurements, if already computed.
+            emb_mask: ``[K]`` which rows take their embedding into the smoothed one (default: all); the
+                others only record it as ``curr_emb``.
+            emb_unit: the embeddings are unit rows already (not normalised again).
+            gap_velocity: observation-centric re-update (OC-SORT), 0 = off: a row last observed at least
+                this many frames ago gets the velocity of the straight line from its last observation to
+                this one, instead of the velocity the filter extrapolated through the gap.
         """
         z = xyah if xyah is not None else xyxy_to_xyah(boxes_xyxy)
-        self.means[rows], self.covs[rows] = kf.multi_update(self.means[rows], self.covs[rows], z)
+        means, covs = kf.multi_update(self.means[rows], self.covs[rows], z)
+        if gap_velocity:
+            gap = frame_id - self.frame_id[rows]  # [K] frames since the last observation
+            back = np.flatnonzero(gap >= max(gap_velocity, 2))
+            if back.size:
+                last = xyxy_to_xyah(self.obs_boxes[rows[back]])  # [B, 4]
+                vel = (z[back] - last) / gap[back, None]
+                means[back, 4:6] = vel[:, :2]
+                means[back, 7] = vel[:, 3]
+                means[back, 6] = 0.0
+        self.means[rows], self.covs[rows] = means, covs
+        self.obs_boxes[rows] = boxes_xyxy
         if reactivate is None:
             reactivate = self.state[rows] != _TRACKED
         self.tracklet_len[rows] = np.where(reactivate, 0, self.tracklet_len[rows] + 1)
@@ -287,7 +324,33 @@ class TrackTable:
         self.frame_id[rows] = frame_id
         self.scores[rows] = scores
         if embeddings is not None and np.shape(embeddings)[-1] > 0:
-            self._update_embeddings(rows, np.asarray(embeddings, dtype=np.float32))
+            self._update_embeddings(rows, np.asarray(embeddings, dtype=np.float32), emb_mask, emb_unit)
+
+    def warp(self, matrix: np.ndarray) -> None:
+        """Move every track by a camera-motion affine ``x' = A x + t`` (``matrix [2, 3]`` = ``[A | t]``).
+
+        Applied to the Kalman means (centre by ``A`` and ``t``, centre velocity by ``A``, height and its
+        velocity by ``s = sqrt(|det A|)``, aspect ratio unchanged), the covariances (``P' = T P Tᵀ``
+        with the same linear map ``T``) and the last observed boxes.
+        """
+        m = np.asarray(matrix, dtype=np.float64)
+        a, t = m[:, :2], m[:, 2]
+        s = float(np.sqrt(abs(np.linalg.det(a))))
+        if len(self) == 0:
+            return
+        tmat = np.zeros((_STATE_DIM, _STATE_DIM))
+        tmat[0:2, 0:2] = a
+        tmat[4:6, 4:6] = a
+        tmat[2, 2] = tmat[6, 6] = 1.0
+        tmat[3, 3] = tmat[7, 7] = s
+        has = self.has_mean
+        self.means[has] = self.means[has] @ tmat.T
+        self.means[has, 0:2] += t
+        self.covs[has] = tmat @ self.covs[has] @ tmat.T
+        corners = self.obs_boxes.astype(np.float64).reshape(-1, 2, 2)  # [T, 2 corners, xy]
+        centre = corners.mean(axis=1) @ a.T + t  # [T, 2]
+        half = 0.5 * (corners[:, 1] - corners[:, 0]) * s
+        self.obs_boxes = np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
 
     # ------------------------------------------------------------------ queries
     def boxes(self, rows: np.ndarray | None = None) -> np.ndarray:
@@ -312,14 +375,34 @@ class TrackTable:
         self.emb = np.zeros((len(self), dim), dtype=np.float32)
         self.curr_emb = np.zeros((len(self), dim), dtype=np.float32)
 
-    def _update_embeddings(self, rows: np.ndarray, embeddings: np.ndarray) -> None:
-        """FairMOT feature smoothing of ``rows``: EMA of unit embeddings, renormalised."""
+    def _update_embeddings(
+        self, rows: np.ndarray, embeddings: np.ndarray, mask: np.ndarray | None = None, unit: bool = False
+    ) -> None:
+        """FairMOT feature smoothing of ``rows``: EMA of unit embeddings, renormalised.
+
+        Only rows selected by ``mask`` (default: all) change their smoothed embedding; each of them also
+        updates its consistency, an EMA of ``cos(smoothed before, new)``. ``unit``: the rows of
+        ``embeddings`` are already unit vectors.
+        """
         self._ensure_emb_dim(embeddings.shape[1])
-        feats = _unit_rows(embeddings)  # [K, E]
-        smooth = self.ema_alpha * self.emb[rows] + (1.0 - self.ema_alpha) * feats
-        fresh = ~self.has_emb[rows]
-        if fresh.any():  # no smoothed embedding yet: start from this one
-            smooth[fresh] = feats[fresh]
+        feats = embeddings if unit else _unit_rows(embeddings)  # [K, E]
         self.curr_emb[rows] = feats
+        if mask is not None:
+            rows, feats = rows[mask], feats[mask]
+        if rows.size == 0:
+            return
+        old = self.emb[rows]
+        smooth = self.ema_alpha * old + (1.0 - self.ema_alpha) * feats
+        sim = np.einsum("ij,ij->i", old, feats)  # [K] cosine (both unit rows)
+        # Running mean over the first comparisons, then an EMA: w = max(1 / comparisons, 1 − α).
+        count = self.emb_count[rows]
+        w = np.maximum(1.0 / np.maximum(count, 1), 1.0 - _CONSISTENCY_ALPHA)
+        cons = (1.0 - w) * self.emb_consistency[rows] + w * sim
+        fresh = count == 0  # no smoothed embedding yet: start from this one
+        if fresh.any():
+            smooth[fresh] = feats[fresh]
+            cons[fresh] = 0.0
+            self.has_emb[rows] = True
+        self.emb_consistency[rows] = cons
+        self.emb_count[rows] = count + 1
         self.emb[rows] = _unit_rows(smooth)
-        self.has_emb[rows] = True

@@ -143,9 +143,15 @@ class Track:
 
     @property
     def box(self) -> np.ndarray:
-        """``[4]`` float32 xyxy pixels: the Kalman estimate (the detection box before activation)."""
+        """``[4]`` float32 xyxy pixels: the Kalman estimate (the detection box before activation).
+
+        With the table's ``box_source == "detection"`` (``TrackerConfig(output_box="detection")``), the
+        latest matched detection box instead.
+        """
         if not self._table.has_mean[self._row]:
             return self._table.det_boxes[self._row].copy()
+        if self._table.box_source == "detection":
+            return self._table.obs_boxes[self._row].copy()
         cx, cy, a, h = self._table.means[self._row, :4].tolist()
         half_w, half_h = 0.5 * a * h, 0.5 * h
         return np.array([cx - half_w, cy - half_h, cx + half_w, cy + half_h], dtype=np.float32)
