@@ -31,6 +31,7 @@ import yaml
 from ibntrack.fileio import atomic_write_text, load_yaml
 from ibntrack.losses.total import LossConfig
 from ibntrack.nn.model import ModelConfig
+from ibntrack.sizes import check_input_size
 
 __all__ = ["Config", "DataConfig", "TrainConfig", "config_to_dict", "load_config", "save_config"]
 
@@ -72,11 +73,7 @@ class DataConfig:
     max_objs: int = 256
 
     def __post_init__(self) -> None:
-        h, w = self.input_size
-        if h <= 0 or w <= 0 or h % 32 or w % 32:
-            raise ValueError(
-                f"data.input_size must be positive multiples of 32 (H, W), got {self.input_size}"
-            )
+        check_input_size(self.input_size, "data.input_size")
         if self.num_classes < 1:
             raise ValueError(f"data.num_classes must be >= 1, got {self.num_classes}")
         if len(self.class_names) != self.num_classes:

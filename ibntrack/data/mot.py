@@ -34,9 +34,11 @@ import numpy as np
 
 from ibntrack.data.motio import (
     MOTFormatError,
+    is_sequence_dir,
     read_gt,
     read_results,
     read_seqinfo,
+    split_list,
     write_gt,
     write_results,
     write_seqinfo,
@@ -189,10 +191,6 @@ def iter_frames(
 # ------------------------------------------------------------------------------------------------ loading
 
 
-def _split_words(text: str) -> tuple[str, ...]:
-    return tuple(w.strip().lower() for w in text.replace(";", ",").split(",") if w.strip())
-
-
 def class_map_from_names(class_names: Iterable[str]) -> dict[int, int]:
     """MOT class id -> model class for model classes named ``class_names`` (see :data:`MOT_CLASS_IDS`).
 
@@ -211,10 +209,6 @@ def class_map_from_names(class_names: Iterable[str]) -> dict[int, int]:
             raise ValueError(f"class names {list(class_names)} map two model classes to MOT class {mot_id}")
         mapping[mot_id] = index
     return mapping
-
-
-def _is_sequence_dir(path: Path) -> bool:
-    return (path / "seqinfo.ini").is_file() or (path / "img1").is_dir()
 
 
 def load_sequence(
@@ -267,8 +261,8 @@ def load_sequence(
     if frame_rate is None:
         _LOG.warning("%s: no frameRate in seqinfo.ini, assuming 30", name)
         frame_rate = 30.0
-    scene = _split_words(info.get("scenekeywords", ""))
-    seq_class_names = _split_words(info.get("classnames", ""))
+    scene = split_list(info.get("scenekeywords", ""))
+    seq_class_names = split_list(info.get("classnames", ""))
 
     if class_map is not None:
         cmap = {int(k): int(v) for k, v in class_map.items()}
@@ -335,14 +329,14 @@ def load_sequences(root: str | os.PathLike, **kwargs) -> list[Sequence]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root not found: {root}")
-    if _is_sequence_dir(root):
+    if is_sequence_dir(root):
         return [load_sequence(root, **kwargs)]
     found: list[Path] = []
     for child in sorted(p for p in root.iterdir() if p.is_dir()):
-        if _is_sequence_dir(child):
+        if is_sequence_dir(child):
             found.append(child)
         else:
-            found.extend(g for g in sorted(p for p in child.iterdir() if p.is_dir()) if _is_sequence_dir(g))
+            found.extend(g for g in sorted(p for p in child.iterdir() if p.is_dir()) if is_sequence_dir(g))
     if not found:
         raise FileNotFoundError(
             f"no MOTChallenge sequence under {root} (looked for <root>/<seq> and <root>/<split>/<seq> "

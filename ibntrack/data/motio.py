@@ -23,7 +23,9 @@ __all__ = [
     "MOTFormatError",
     "read_gt",
     "read_results",
+    "is_sequence_dir",
     "read_seqinfo",
+    "split_list",
     "write_gt",
     "write_results",
     "write_seqinfo",
@@ -38,6 +40,18 @@ class MOTFormatError(ValueError):
 
 
 # ----------------------------------------------------------------------------------------------- seqinfo
+
+
+def is_sequence_dir(path: str | os.PathLike) -> bool:
+    """A MOTChallenge sequence folder: one holding ``seqinfo.ini`` or ``img1/`` (the one definition)."""
+    path = Path(path)
+    return (path / "seqinfo.ini").is_file() or (path / "img1").is_dir()
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """A list field of ``seqinfo.ini`` (``sceneKeywords``, ``classNames``): comma- or semicolon-separated
+    words, stripped and lower-cased, empty ones dropped."""
+    return tuple(w.strip().lower() for w in text.replace(";", ",").split(",") if w.strip())
 
 
 def read_seqinfo(path: str | os.PathLike) -> dict[str, str]:

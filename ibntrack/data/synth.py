@@ -33,6 +33,7 @@ from ibntrack.data.styles import DOMAINS, Particles, Style, StyleError, load_sty
 from ibntrack.data.synth_motion import simulate_world
 from ibntrack.data.synth_render import Renderer
 from ibntrack.data.synth_world import PEDESTRIAN, VEHICLE, World
+from ibntrack.sizes import parse_size
 
 __all__ = [
     "CLASS_NAMES",
@@ -152,10 +153,9 @@ def _check_args(frames: int, objects: int, size, seed: int, frame_rate: float, c
 def _parse_size(size: tuple[int, int] | str) -> tuple[int, int]:
     if isinstance(size, str):
         try:
-            w, h = size.lower().split("x")
-            return int(w), int(h)
-        except ValueError:
-            raise ValueError(f"size must be WIDTHxHEIGHT such as 640x360, got {size!r}") from None
+            return parse_size(size)
+        except ValueError as exc:
+            raise ValueError(f"size: {exc}") from None
     return int(size[0]), int(size[1])
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ibntrack.data.motio import MOTFormatError, read_seqinfo
+from ibntrack.data.motio import MOTFormatError, is_sequence_dir, read_seqinfo, split_list
 
 __all__ = ["FrameSource", "SourceError", "open_sources", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS"]
 
@@ -187,10 +187,6 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(files, key=_natural_key)
 
 
-def _is_sequence(path: Path) -> bool:
-    return (path / "img1").is_dir()
-
-
 def _sequence_source(seq_dir: Path) -> FrameSource:
     info = _read_seqinfo(seq_dir)
     img_dir = seq_dir / (info.get("imdir", "img1") if info is not None else "img1")
@@ -209,7 +205,7 @@ def _sequence_source(seq_dir: Path) -> FrameSource:
             raise SourceError(f"{seq_dir / 'seqinfo.ini'}: frameRate must be positive, got {fps}")
         name = _safe_name(info.get("name") or name, seq_dir / "seqinfo.ini")
         words = info.get("scenekeywords", "")
-        scene = tuple(w.strip() for w in words.split(",") if w.strip())
+        scene = split_list(words)
     ids, missing = _number_frames(files, img_dir)
     return FrameSource(
         name, str(seq_dir), "images", fps, len(files), scene, seq_dir, files, frame_ids=ids, missing=missing
@@ -263,9 +259,9 @@ def open_sources(spec: str | Path) -> list[FrameSource]:
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             return [FrameSource(path.stem, str(path), "images", _DEFAULT_FPS, 1, (), None, [path])]
         return [_video_source(path)]
-    if _is_sequence(path):
-        return [_sequence_source(path)]
     files = _image_files(path)
+    if is_sequence_dir(path) and not files:
+        return [_sequence_source(path)]
     if files:
         info = _read_seqinfo(path)
         try:
@@ -275,10 +271,10 @@ def open_sources(spec: str | Path) -> list[FrameSource]:
         ids, missing = _number_frames(files, path)
         src = FrameSource(path.name, str(path), "images", fps, len(files), (), None, files, ids, missing)
         return [src]
-    seqs = sorted(p for p in path.iterdir() if p.is_dir() and _is_sequence(p))
+    seqs = sorted(p for p in path.iterdir() if p.is_dir() and is_sequence_dir(p))
     if not seqs:  # <root>/<split>/<seq>
         seqs = sorted(
-            q for p in path.iterdir() if p.is_dir() for q in p.iterdir() if q.is_dir() and _is_sequence(q)
+            q for p in path.iterdir() if p.is_dir() for q in p.iterdir() if q.is_dir() and is_sequence_dir(q)
         )
     if not seqs:
         raise SourceError(

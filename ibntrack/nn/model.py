@@ -20,6 +20,7 @@ from ibntrack.nn.neck import FPNNeck
 from ibntrack.nn.norm import IBN_MODES
 from ibntrack.nn.schedule import RefreshSchedule
 from ibntrack.nn.sparse import bind_schedule
+from ibntrack.sizes import INPUT_MULTIPLE, check_multiple
 
 __all__ = [
     "ARCHS",
@@ -42,7 +43,6 @@ ARCHS = (
     "resnet101-ibn",
 )
 OUTPUT_STRIDE = 4
-INPUT_MULTIPLE = 32  # H and W must be multiples of the backbone's coarsest stride
 SMALL_DEPTHS = (18, 34)  # BasicBlock ResNets: narrower neck and heads by default
 NECK_CHANNELS = {"small": 64, "large": 128}
 HEAD_CONV = {"small": 128, "large": 256}
@@ -214,10 +214,7 @@ class TrackerNet(nn.Module):
         if images.shape[1] != 3:
             raise ValueError(f"images must have 3 (RGB) channels, got {images.shape[1]}")
         height, width = images.shape[-2:]
-        if height % INPUT_MULTIPLE or width % INPUT_MULTIPLE:
-            raise ValueError(
-                f"images height and width must be multiples of {INPUT_MULTIPLE}, got H={height}, W={width}"
-            )
+        check_multiple(int(height), int(width), "images")
         return self.heads(self.neck(self.backbone(images)))
 
 
