@@ -332,7 +332,13 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--domain", default="winter", help="domain of the generated sequence (default winter)")
     p.add_argument("--frames", type=_positive_int, default=150, help="frames to generate (default 150)")
     p.add_argument("--seed", type=int, default=7, help="sequence seed (default 7)")
-    p.add_argument("--weights", type=Path, help="use these weights instead of the shipped model")
+    p.add_argument("--weights", type=Path, help="use these weights instead of the shipped IBN model")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="also track with these weights and print both side by side (default: the shipped plain-BN "
+        "twin, when --weights is not given)",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.set_defaults(func=_run_demo)
@@ -349,6 +355,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         weights=args.weights,
         device=args.device,
         save_video=not args.no_video,
+        baseline=args.baseline,
     )
 
 

@@ -2,9 +2,10 @@
 
 1. synthesise a sequence of the synthetic world in an unseen domain (winter by default);
 2. track it with the small IBN model shipped in the package (trained on synthetic *summer* only) — the
-   sparsity factor comes from the relevance of the sequence's scene keywords to the training scene;
-3. score it with TrackEval and print the table;
-4. write the annotated H.264 video.
+   sparsity factor comes from the relevance of the sequence's scene keywords to the training scene —
+   and with its plain-BN twin (same data, budget and seed), when the package ships one;
+3. score both with TrackEval and print their metrics side by side;
+4. write the annotated H.264 video of the IBN model.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["run_demo", "shipped_weights", "DEMO_SIZE", "DEMO_OBJECTS"]
+__all__ = ["run_demo", "shipped_weights", "DEMO_SIZE", "DEMO_OBJECTS", "SHIPPED"]
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,19 @@ DEMO_OBJECTS = 12
 """Objects in the demo scene at a time."""
 
 
-def shipped_weights() -> Path:
-    """Path of the model shipped inside the package (``ibntrack/assets/synth_summer_resnet18_ibn.pt``)."""
-    path = Path(str(resources.files("ibntrack") / "assets" / "synth_summer_resnet18_ibn.pt"))
+SHIPPED = {"ibn": "synth_summer_resnet18_ibn.pt", "bn": "synth_summer_resnet18_bn.pt"}
+"""The models in ``ibntrack/assets``: the IBN-a model and its plain-BN twin (same data, budget, seed)."""
+
+
+def shipped_weights(kind: str = "ibn") -> Path:
+    """Path of a model shipped inside the package: ``"ibn"`` (the default) or its plain-BN twin ``"bn"``.
+
+    Raises:
+        FileNotFoundError: the file is not in this installation.
+    """
+    if kind not in SHIPPED:
+        raise ValueError(f"kind must be one of {sorted(SHIPPED)}, got {kind!r}")
+    path = Path(str(resources.files("ibntrack") / "assets" / SHIPPED[kind]))
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: the shipped model is missing from this installation; pass --weights"
@@ -42,8 +53,15 @@ def run_demo(
     weights: Path | None = None,
     device: str = "cpu",
     save_video: bool = True,
+    baseline: Path | None = None,
 ) -> int:
-    """Runs the demo; returns 0. Prints the metrics table and where the outputs are."""
+    """Runs the demo; returns 0. Prints the metrics side by side and where the outputs are.
+
+    Args:
+        weights: the model to show (default: the shipped IBN model).
+        baseline: a model to compare with (default: the shipped BN twin when ``weights`` is not given
+            and the package has it; none otherwise).
+    """
     from ibntrack.data.synth import generate_sequence
     from ibntrack.engine.infer import track
     from ibntrack.eval.metrics import evaluate
@@ -61,20 +79,61 @@ def run_demo(
         seed=seed,
         name=f"synth-{domain}-{seed}",
     )
-    print(f"[2/3] tracking {seq} with {weights.name}")
-    summaries = track(seq, weights, out_dir=out / "tracks", save_video=save_video, device=device)
-    s = summaries[0]
-    print(
-        f"      {s.frames} frames, {s.tracks} track ids, {s.fps:.1f} frames/s, "
-        f"sparsity factor s={s.sparsity}, IN refreshed on {100 * s.refresh_fraction:.0f}% of frames; "
-        "mean ms: " + ", ".join(f"{k} {v:.1f}" for k, v in s.mean_ms.items())
-    )
-    print("[3/3] TrackEval metrics")
-    report = evaluate(seq, out / "tracks")
-    print(report.to_table())
-    report.to_json(out / "metrics.json")
-    print(f"results: {s.result_file}")
-    if s.video_file:
-        print(f"video:   {s.video_file}")
+    models = [("IBN" if weights == _shipped_or_none("ibn") else weights.stem, weights)]
+    if baseline is None and weights == _shipped_or_none("ibn"):
+        baseline = _shipped_or_none("bn")
+    if baseline is not None:
+        models.append(
+            ("BN twin" if Path(baseline) == _shipped_or_none("bn") else Path(baseline).stem, Path(baseline))
+        )
+    rows = []
+    for k, (label, path) in enumerate(models):
+        print(f"[2/3] tracking {seq.name} with {label} ({path.name})")
+        tracks = out / "tracks" if k == 0 else out / f"tracks-{label.replace(' ', '_').lower()}"
+        [s] = track(seq, path, out_dir=tracks, save_video=save_video and k == 0, device=device)
+        print(
+            f"      {s.frames} frames, {s.tracks} track ids, {s.fps:.1f} frames/s, "
+            f"sparsity factor s={s.sparsity}, IN refreshed on {100 * s.refresh_fraction:.0f}% of frames; "
+            "mean ms: " + ", ".join(f"{k} {v:.1f}" for k, v in s.mean_ms.items())
+        )
+        report = evaluate(seq, tracks)
+        if k == 0:
+            print("[3/3] TrackEval metrics")
+            print(report.to_table())
+            report.to_json(out / "metrics.json")
+            first = s
+        else:
+            report.to_json(out / f"metrics-{label.replace(' ', '_').lower()}.json")
+        rows.append((label, report.combined, s.tracks))
+    if len(rows) > 1:
+        print(_side_by_side(rows, _true_identities(seq)))
+    print(f"results: {first.result_file}")
+    if first.video_file:
+        print(f"video:   {first.video_file}")
     print(f"metrics: {out / 'metrics.json'}   ({time.perf_counter() - t0:.0f} s in all)")
     return 0
+
+
+def _shipped_or_none(kind: str) -> Path | None:
+    try:
+        return shipped_weights(kind)
+    except FileNotFoundError:
+        return None
+
+
+def _true_identities(seq: Path) -> int:
+    from ibntrack.data.motio import read_gt
+
+    gt = read_gt(seq / "gt" / "gt.txt")
+    return len({int(i) for i in gt[:, 1]})
+
+
+def _side_by_side(rows, identities: int) -> str:
+    """The models' combined metrics as one table (percentages; ids against the true identities)."""
+    lines = [f"{'model':<12}{'HOTA':>7}{'MOTA':>7}{'IDF1':>7}{'DetA':>7}{'AssA':>7}{'IDSW':>6}{'ids':>9}"]
+    for label, m, ids in rows:
+        lines.append(
+            f"{label:<12}{100 * m['HOTA']:>7.1f}{100 * m['MOTA']:>7.1f}{100 * m['IDF1']:>7.1f}"
+            f"{100 * m['DetA']:>7.1f}{100 * m['AssA']:>7.1f}{int(m['IDSW']):>6}{f'{ids}/{identities}':>9}"
+        )
+    return "\n".join(lines)

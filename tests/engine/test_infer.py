@@ -165,3 +165,27 @@ def test_checkpoint_without_scene_warns_and_is_conservative(tmp_path, caplog):
         tracker = Tracker.from_checkpoint(path, scene="summer, street")
     assert "no training scene" in caplog.text
     assert tracker.sparsity == 2  # relevance 0 -> s_min
+
+
+def test_demo_compares_with_a_baseline_side_by_side(ckpt, tmp_path, capsys):
+    code = main(
+        [
+            "demo",
+            "--weights",
+            str(ckpt),
+            "--baseline",
+            str(ckpt),
+            "--frames",
+            "3",
+            "--out",
+            str(tmp_path / "demo"),
+            "--no-video",
+        ]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    header = next(line for line in text.splitlines() if line.startswith("model"))
+    assert header.split() == ["model", "HOTA", "MOTA", "IDF1", "DetA", "AssA", "IDSW", "ids"]
+    rows = [line.split() for line in text.splitlines() if line.startswith("tiny ")]
+    assert len(rows) == 2 and rows[0][1:] == rows[1][1:], "one model tracked twice must score the same"
+    assert (tmp_path / "demo" / "metrics-tiny.json").is_file()
