@@ -438,6 +438,9 @@ def _run_tune(args: argparse.Namespace) -> int:
     if out.suffix == ".pt" and onnx:
         raise ValueError("--out .pt needs a .pt checkpoint as --weights; write a .yaml file for ONNX models")
     _import_optuna()
+    from ibntrack.fileio import check_writable_file
+
+    check_writable_file(out, "--out")  # before the network pass and the trials, not after them
     params = [p.strip() for p in args.params.split(",") if p.strip()] if args.params else None
     _check_params(params)  # before the network pass
     t0 = time.perf_counter()
