@@ -23,6 +23,7 @@ from torch import Tensor
 
 from ibntrack.export.check import check_export
 from ibntrack.export.graphs import _Graph, build_graph
+from ibntrack.fileio import check_writable_file
 from ibntrack.nn.checkpoint import load_model
 from ibntrack.nn.fold import fold_model
 from ibntrack.nn.model import TrackerNet
@@ -185,6 +186,8 @@ def export_model(
     out = Path(out)
     if out.suffix != ".onnx":
         raise ValueError(f"out must be a .onnx file, got {out}")
+    check_writable_file(out, "out (--out)")  # before the conversion, not after it
+    check_writable_file(cached_graph_path(out), "out (--out)")
     folded = fold_model(model)  # an eval-mode copy; the caller's model is left as it is
     reset_stream(folded)
     refresh, layers = build_graph(folded, cached=False)
