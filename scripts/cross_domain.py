@@ -144,7 +144,7 @@ def train_variant(name: str, seed: int, train_root: Path, out: Path, size: Size)
 
 
 def ship(ckpt: Path, dest: Path) -> None:
-    """Copies the IBN model into the package: weights in float16 (loaded back into float32; halves the
+    """Copies a model into the package: weights in float16 (loaded back into float32; halves the
     file), config, class names, input size and scene keywords; no optimizer state."""
     from ibntrack.engine.checkpoint import load_checkpoint, save_checkpoint
 
@@ -198,6 +198,8 @@ def run(args: argparse.Namespace) -> dict:
         ckpts[(v, s)] = train_variant(v, s, train_root, out, size)
         if (v, s) == ("ibn", first) and args.ship:
             ship(ckpts[(v, s)], args.ship)
+        if (v, s) == ("bn", first) and args.ship_bn:
+            ship(ckpts[(v, s)], args.ship_bn)
     for (variant, seed), ckpt in ckpts.items():
         for domain, seqs in tests.items():
             m = score(ckpt, seqs, out / "tracks" / f"{variant}-seed{seed}" / domain)
@@ -337,6 +339,11 @@ def main(argv: list[str] | None = None) -> int:
         "--ship",
         type=Path,
         help="also copy the IBN model (seed 0) here, e.g. ibntrack/assets/synth_summer_resnet18_ibn.pt",
+    )
+    parser.add_argument(
+        "--ship-bn",
+        type=Path,
+        help="also copy the plain-BN twin (seed 0) here, e.g. ibntrack/assets/synth_summer_resnet18_bn.pt",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
