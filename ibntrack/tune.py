@@ -327,7 +327,17 @@ def tune(
 
 
 def _round(config: TrackerConfig) -> dict[str, Any]:
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in dataclasses.asdict(config).items()}
+    """The searched settings and every other setting that differs from the defaults, rounded.
+
+    Like the shipped checkpoint's ``tracker`` entry: overrides on top of :class:`TrackerConfig`'s defaults,
+    so a file stays readable when the tracker gains new settings.
+    """
+    default = dataclasses.asdict(TrackerConfig())
+    return {
+        k: (round(v, 4) if isinstance(v, float) else v)
+        for k, v in dataclasses.asdict(config).items()
+        if k in SEARCH_SPACE or v != default.get(k)
+    }
 
 
 def write_settings(

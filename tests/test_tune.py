@@ -18,6 +18,7 @@ from ibntrack.nn import build_model  # noqa: E402
 from ibntrack.structures import Detections  # noqa: E402
 from ibntrack.tracking import TrackerConfig  # noqa: E402
 from ibntrack.tune import (  # noqa: E402
+    SEARCH_SPACE,
     CachedSequence,
     cache_sequences,
     load_tracker_settings,
@@ -145,3 +146,10 @@ def test_params_subset_keeps_the_rest(seq):
     )
     with pytest.raises(ValueError, match="params must be a non-empty subset"):
         tune(cache, base, trials=1, params=["det_threshold"])
+
+
+def test_settings_files_hold_overrides_only(ckpt, tmp_path):
+    y = write_settings(tmp_path / "t.yaml", TrackerConfig(det_thresh=0.42, gating=False), ckpt)
+    written = yaml.safe_load(y.read_text())["tracker"]
+    assert set(written) == {*SEARCH_SPACE, "gating"}
+    assert written["gating"] is False and written["det_thresh"] == 0.42
