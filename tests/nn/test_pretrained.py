@@ -163,6 +163,9 @@ def test_ibn_ratio_and_plain_bn_targets_are_mismatches(tmp_path):
     report = load_pretrained(_tiny("resnet18"), path)  # plain BN model, IBN-Net file
     assert not report.complete
     assert any("plain BN" in why for _, _, why in report.mismatched)
+    report = load_pretrained(_tiny("resnet18-ibn", ibn_mode="mix"), path)  # gated IN+BN on every channel
+    assert not report.complete
+    assert any("no mapping onto IBN(mix)" in why for _, _, why in report.mismatched)
 
 
 def test_width_multiplier_and_unreadable_files(tmp_path):
