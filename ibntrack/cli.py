@@ -50,6 +50,13 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="geometry and appearance seed (default 0)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate written to seqinfo.ini (default 30)")
     p.add_argument("--name", help="sequence folder name (default synth-<domain>-<seed>)")
+    p.add_argument(
+        "--camera",
+        choices=("static", "pan", "shake", "drone"),
+        default="static",
+        help="camera motion: static, a slow pan, hand-held shake, or a drifting, zooming drone "
+        "(ground truth stays exact; default static)",
+    )
     p.add_argument("--out", type=Path, required=True, help="folder to create the sequence in")
     p.set_defaults(func=_run_synth)
 
@@ -70,6 +77,7 @@ def _run_synth(args: argparse.Namespace) -> int:
         style=args.style,
         name=args.name,
         frame_rate=args.fps,
+        camera=args.camera,
     )
     print(f"wrote {path}")
     return 0
@@ -228,6 +236,23 @@ def _add_track(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/track"), help="output folder (default runs/track)")
     p.add_argument("--save-video", action="store_true", help="write an annotated H.264 mp4 per source")
     p.add_argument("--save-json", action="store_true", help="write JSON lines (one per frame) per source")
+    p.add_argument(
+        "--cmc",
+        choices=("none", "sparse", "ecc"),
+        default="none",
+        help="camera-motion compensation from the frames: sparse optical flow or ECC on a downscaled "
+        "frame, RANSAC affine applied to the Kalman states (default none)",
+    )
+    p.add_argument(
+        "--interpolate",
+        choices=("none", "linear", "gsi"),
+        default="none",
+        help="after tracking, fill track gaps of up to --interpolate-gap frames in the result files: "
+        "linear, or linear then Gaussian-smoothed (gsi) (default none)",
+    )
+    p.add_argument(
+        "--interpolate-gap", type=int, default=20, help="longest gap filled by --interpolate (default 20)"
+    )
     _add_tracking_flags(p)
     p.set_defaults(func=_run_track)
 
@@ -262,8 +287,15 @@ def _run_track(args: argparse.Namespace) -> int:
         device=args.device,
         sparsity=args.sparsity,
         max_frames=args.max_frames,
+        cmc=args.cmc,
         **_tracker_kwargs(args),
     )
+    if args.interpolate != "none":
+        from ibntrack.tracking.interpolate import interpolate_file
+
+        for s in summaries:
+            if s.result_file is not None and Path(s.result_file).is_file():
+                interpolate_file(s.result_file, method=args.interpolate, max_gap=args.interpolate_gap)
     _print_summaries(summaries)
     for s in summaries:
         if s.missing_frames:

@@ -1,6 +1,7 @@
 """A synthetic cross-domain world: MOTChallenge sequences with exact ground truth, in several visual domains.
 
-A street seen by a fixed surveillance camera (horizon, perspective, textured road, pavement, grass,
+A street seen by a surveillance camera — fixed, or moving with ``camera="pan" | "shake" | "drone"``
+(:mod:`ibntrack.data.synth_camera`) — (horizon, perspective, textured road, pavement, grass,
 façades, lane markings, lamp posts) with pedestrians (head, torso, legs; clothing colours and patterns;
 bags and hats) and vehicles (body, windows, wheels, lights) that enter, move with turns and speed changes,
 occlude each other by depth (with a visibility value per box) and leave. The same scene can be rendered in
@@ -30,6 +31,7 @@ import numpy as np
 
 from ibntrack.data.mot import write_gt, write_seqinfo
 from ibntrack.data.styles import DOMAINS, Particles, Style, StyleError, load_style
+from ibntrack.data.synth_camera import CAMERAS, camera_path, warp_frame, warp_gt_rows
 from ibntrack.data.synth_motion import simulate_world
 from ibntrack.data.synth_render import Renderer
 from ibntrack.data.synth_world import PEDESTRIAN, VEHICLE, World
@@ -99,8 +101,12 @@ class SynthScene:
         style: Style | str | os.PathLike | None = None,
         frame_rate: float = 30,
         classes: Sequence[str] = ("pedestrian", "vehicle"),
+        camera: str = "static",
     ) -> None:
         _check_args(frames, objects, size, seed, frame_rate, classes)
+        if camera not in CAMERAS:
+            raise ValueError(f"camera must be one of {CAMERAS}, got {camera!r}")
+        self.camera = camera
         self.style = resolve_style(domain, style)
         self.classes = tuple(classes)
         self.size = (int(size[0]), int(size[1]))
@@ -112,6 +118,8 @@ class SynthScene:
             self.size, self.frames, int(objects), float(frame_rate), agent_classes, geometry_rng
         )
         self._renderer: Renderer | None = None
+        #: ``[frames, 3]`` view window ``(x0, y0, zoom)`` per frame (:mod:`ibntrack.data.synth_camera`).
+        self.camera_path = camera_path(camera, self.frames, self.size, float(frame_rate), self.seed)
 
     @property
     def renderer(self) -> Renderer:
@@ -120,8 +128,12 @@ class SynthScene:
         return self._renderer
 
     def gt_rows(self) -> np.ndarray:
-        """Ground truth float64 [N, 9] ``frame, id, x, y, w, h, 1, class, visibility`` (MOT class ids)."""
-        return self.world.gt_rows()
+        """Ground truth float64 [N, 9] ``frame, id, x, y, w, h, 1, class, visibility`` (MOT class ids),
+        as the (possibly moving) camera sees it."""
+        rows = self.world.gt_rows()
+        if self.camera == "static":
+            return rows
+        return warp_gt_rows(rows, self.camera_path, self.size)
 
     def render(self, frame: int, out: np.ndarray | None = None) -> np.ndarray:
         """Image uint8 BGR [H, W, 3] of 1-based ``frame`` (drawn into ``out`` when given)."""
@@ -131,7 +143,14 @@ class SynthScene:
             raise ValueError(
                 f"out must be uint8 [{self.size[1]}, {self.size[0]}, 3], got {out.dtype} {out.shape}"
             )
-        return self.renderer.render(frame, out)
+        if self.camera == "static":
+            return self.renderer.render(frame, out)
+        x0, y0, z = self.camera_path[frame - 1].tolist()
+        view = warp_frame(self.renderer.render(frame), x0, y0, z)
+        if out is not None:
+            out[...] = view
+            return out
+        return view
 
 
 def _check_args(frames: int, objects: int, size, seed: int, frame_rate: float, classes) -> None:
@@ -170,6 +189,7 @@ def generate_sequence(
     name: str | None = None,
     frame_rate: float = 30,
     classes: Sequence[str] = ("pedestrian", "vehicle"),
+    camera: str = "static",
 ) -> Path:
     """Writes one synthetic MOTChallenge sequence to ``<out_dir>/<name>``.
 
@@ -184,12 +204,13 @@ def generate_sequence(
         name: sequence name; default ``synth-<domain>-<seed>``.
         frame_rate: frames per second.
         classes: classes to generate, in model-class order (``classNames`` of the sequence).
+        camera: ``static | pan | shake | drone`` (:mod:`ibntrack.data.synth_camera`; boxes stay exact).
 
     Returns:
         The sequence directory. Frames, ``gt/gt.txt`` and ``seqinfo.ini`` of an earlier sequence at the
         same place are replaced (``seqinfo.ini`` is written last).
     """
-    scene = SynthScene(domain, frames, objects, _parse_size(size), seed, style, frame_rate, classes)
+    scene = SynthScene(domain, frames, objects, _parse_size(size), seed, style, frame_rate, classes, camera)
     name = name or f"synth-{scene.style.name}-{int(seed):04d}"
     seq_dir = Path(out_dir) / name
     img_dir = seq_dir / "img1"

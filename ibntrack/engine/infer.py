@@ -29,6 +29,7 @@ from ibntrack.scene import parse_scene, relevance, sparsity_factor
 from ibntrack.sizes import check_input_size
 from ibntrack.structures import Detections
 from ibntrack.tracking import MultiObjectTracker, TrackerConfig
+from ibntrack.tracking.gmc import GMC
 
 __all__ = ["Tracker", "track", "SequenceSummary"]
 
@@ -91,6 +92,8 @@ class Tracker:
         drift_threshold: event-driven IN refresh threshold (``None`` disables it); see
             :class:`ibntrack.engine.stream.StreamController`.
         class_names: class names of the heatmap channels (default: the card's).
+        cmc: camera-motion compensation, ``"none" | "sparse" | "ecc"`` (:class:`ibntrack.tracking.gmc.GMC`
+            estimates the frame-to-frame warp that :meth:`MultiObjectTracker.update` applies).
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class Tracker:
         fold: bool = True,
         drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD,
         class_names: Sequence[str] | None = None,
+        cmc: str = "none",
     ) -> None:
         if isinstance(backend, torch.nn.Module):
             backend = TorchBackend(backend, sparsity=sparsity or 1, device=device, fold=fold)
@@ -126,6 +130,7 @@ class Tracker:
         self.class_names = tuple(class_names)
         self.stream = StreamController(self.backend, drift_threshold=drift_threshold)
         self.mot = MultiObjectTracker(self.tracker_config, frame_rate=frame_rate)
+        self.gmc = GMC(cmc) if cmc != "none" else None
         self.times = StageTimes()
         self.last_detections: Detections | None = None
         self._frame_shape: tuple[int, int] | None = None  # (H, W) of this stream's frames
@@ -191,6 +196,8 @@ class Tracker:
             self.mot = MultiObjectTracker(self.tracker_config, frame_rate=frame_rate)
         else:
             self.mot.reset()
+        if self.gmc is not None:
+            self.gmc.reset()
         self.stream.reset()
         self.times = StageTimes()
         self._frame_shape = None
@@ -267,7 +274,8 @@ class Tracker:
         dets = self.detect(frame_bgr)
         self.last_detections = dets
         t0 = time.perf_counter()
-        tracks = self.mot.update(dets.boxes, dets.scores, dets.embeddings, dets.classes)
+        warp = self.gmc.estimate(frame_bgr, dets.boxes) if self.gmc is not None else None
+        tracks = self.mot.update(dets.boxes, dets.scores, dets.embeddings, dets.classes, warp=warp)
         self.times.association += time.perf_counter() - t0
         self.times.frames += 1
         if as_detections:

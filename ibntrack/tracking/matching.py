@@ -207,9 +207,7 @@ def linear_assignment(
     return _result(rows, row_to_col[rows], n, m)
 
 
-def _result(
-    rows: np.ndarray, cols: np.ndarray, n: int, m: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _result(rows: np.ndarray, cols: np.ndarray, n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(matches [K, 2], unmatched rows, unmatched columns)`` from matched ``rows`` (sorted) and ``cols``."""
     matches = np.empty((rows.size, 2), dtype=np.int64)
     matches[:, 0] = rows

@@ -379,9 +379,7 @@ class MultiObjectTracker:
         return self._views(out)
 
     # ------------------------------------------------------------------ steps (gated)
-    def _match_gated(
-        self, pool: np.ndarray, dets: _Frame, high: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _match_gated(self, pool: np.ndarray, dets: _Frame, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Steps 2-3 of the gated pipeline; returns the unmatched TRACKED rows and high detections.
 
         a. IoU of predicted boxes, tracked and lost tracks together (ByteTrack's first association), with
