@@ -9,6 +9,7 @@ the network, the :class:`~ibntrack.runtime.ModelCard` says what the network is, 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -111,15 +112,18 @@ class Tracker:
         class_names: Sequence[str] | None = None,
         cmc: str = "none",
     ) -> None:
+        runner: Backend
         if isinstance(backend, torch.nn.Module):
-            backend = TorchBackend(backend, sparsity=sparsity or 1, device=device, fold=fold)
-        elif sparsity is not None:
-            backend.set_sparsity(sparsity)
-        self.backend: Backend = backend
+            runner = TorchBackend(backend, sparsity=sparsity or 1, device=device, fold=fold)
+        else:
+            runner = backend
+            if sparsity is not None:
+                runner.set_sparsity(sparsity)
+        self.backend = runner
         self.card = card if isinstance(card, ModelCard) else None
         size = card.require_input_size() if isinstance(card, ModelCard) else card
         self.input_size = check_input_size(size)
-        self.device = backend.device
+        self.device = runner.device
         if tracker_config is None:
             tracker_config = TrackerConfig(**dict(self.card.tracker)) if self.card else TrackerConfig()
         self.tracker_config = tracker_config
@@ -160,7 +164,7 @@ class Tracker:
     @classmethod
     def from_checkpoint(
         cls,
-        path: str | Path,
+        path: str | os.PathLike,
         scene: str | Sequence[str] | None = None,
         device: str = "cpu",
         sparsity: int | None = None,
@@ -358,6 +362,7 @@ def track(
             trk = tracker
             trk.reset(frame_rate=src.frame_rate)
         else:  # one tracker per source: each source's scene may give another sparsity factor
+            assert weights is not None  # checked above
             trk = Tracker.from_checkpoint(
                 weights,
                 scene=live_scene,

@@ -36,9 +36,30 @@ from torch import Tensor, nn
 
 from ibntrack.nn.schedule import Plan, RefreshSchedule, ScheduleState
 
-__all__ = ["IBN", "IBN_MODES", "StreamState"]
+__all__ = ["IBN", "IBN_MODES", "StreamState", "bn_affine", "running_stats"]
 
 IBN_MODES = ("split", "mix")
+
+
+def running_stats(bn: nn.modules.batchnorm._BatchNorm) -> tuple[Tensor, Tensor]:
+    """``(running_mean, running_var)`` of a BatchNorm layer.
+
+    Raises:
+        ValueError: the layer keeps no running statistics (``track_running_stats=False``).
+    """
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError(f"{type(bn).__name__} keeps no running statistics (track_running_stats=False)")
+    return bn.running_mean, bn.running_var
+
+
+def bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[Tensor, Tensor]:
+    """Eval-mode BN as a per-channel affine map ``(scale [C], shift [C])``, ``y = scale·x + shift``."""
+    mean, var = running_stats(bn)
+    scale = torch.rsqrt(var + bn.eps)
+    if bn.weight is not None:
+        scale = bn.weight * scale
+    shift = -mean * scale if bn.bias is None else bn.bias - mean * scale
+    return scale, shift
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,11 +222,11 @@ class IBN(nn.Module):
                 return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
             if self.in_channels > 0:  # cache the statistics of the last image for later frames
                 self._store(*self._stats(x[-1:, : self.in_channels]))
+        if self.bn is None:
+            return self._exact_in(x)
         if self.mode == "mix":
             gate = torch.sigmoid(self.gate_logit)[None, :, None, None]  # [1, C, 1, 1]
             return gate * self._exact_in(x) + (1.0 - gate) * self.bn(x)
-        if self.bn is None:
-            return self._exact_in(x)
         if self.in_channels == 0:
             return self.bn(x)
         x_in, x_bn = torch.split(x, [self.in_channels, self.bn_channels], dim=1)
@@ -300,9 +321,7 @@ class IBN(nn.Module):
         batch = in_scale.shape[:-1]
         if self.bn is None:
             return in_scale, in_shift
-        bn = self.bn
-        bn_scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)  # [C_bn]
-        bn_shift = bn.bias - bn.running_mean * bn_scale
+        bn_scale, bn_shift = bn_affine(self.bn)  # [C_bn] each
         bn_scale = bn_scale.expand(*batch, -1)
         bn_shift = bn_shift.expand(*batch, -1)
         if self.mode == "mix":

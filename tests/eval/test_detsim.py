@@ -138,3 +138,38 @@ def test_load_mot_gt_mot15_layout(tmp_path):
     np.testing.assert_array_equal(gt[2][1], [1])
     np.testing.assert_allclose(gt[2][2], [1.0])  # not 0.25
     assert len(load_mot_gt(path, eval_only=False)[2][0]) == 2
+
+
+def test_occlusion_from_boxes_in_front():
+    from ibntrack.eval.detsim import occlusion
+
+    # b (bottom 110) stands in front of a (bottom 100) and covers its right half; c overlaps nobody.
+    boxes = np.array([[0, 0, 10, 100], [5, 10, 15, 110], [50, 0, 60, 100]], float)
+    covered, occluder = occlusion(boxes)
+    np.testing.assert_allclose(covered, [0.45, 0.0, 0.0])  # 5 x 90 of 10 x 100
+    np.testing.assert_array_equal(occluder, [1, -1, -1])
+
+
+def test_hostile_embeddings_do_not_change_boxes():
+    gt = _grid_gt(6, 12, 0.8, moving=True)
+    clean = simulate_detections(gt, 5, DetSimConfig.hostile(16, emb_noise_visible=0.0))
+    noisy = simulate_detections(
+        gt, 5, DetSimConfig.hostile(16, emb_noise_visible=5.0, emb_noise_occluded=9.0)
+    )
+    for f in gt:
+        np.testing.assert_array_equal(clean[f][0], noisy[f][0])
+        np.testing.assert_array_equal(clean[f][1], noisy[f][1])
+        assert not np.allclose(clean[f][2], noisy[f][2])
+
+
+def test_identity_similarity_correlates_prototypes():
+    gt = _grid_gt(1, 40, 1.0)
+    cfg = DetSimConfig(
+        emb_dim=256, fp_rate=0.0, miss_prob_visible=0.0, emb_noise_visible=0.0, identity_similarity=0.5
+    )
+    _, _, emb, _ = simulate_detections(gt, 2, cfg)[1]
+    sims = emb @ emb.T
+    off = sims[~np.eye(len(emb), dtype=bool)]
+    assert off.mean() == pytest.approx(0.5, abs=0.05)  # cos = s for noise-free prototypes
+    with pytest.raises(ValueError, match="identity_similarity"):
+        DetSimConfig(identity_similarity=1.0)

@@ -145,3 +145,18 @@ def test_linear_assignment_is_optimal_with_lone_pairs_and_conflicts(backend):
         matches, ua, ub = linear_assignment(cost, 0.5, backend=backend)
         assert len(matches) + len(ua) == n and len(matches) + len(ub) == m
         assert _extended_cost(cost, 0.5, matches.tolist()) == pytest.approx(_brute_force_optimum(cost, 0.5))
+
+
+def test_small_problems_solved_like_lap():
+    """The SciPy fast path for N + M <= 32 finds matchings of the same total cost as LAPJV."""
+    pytest.importorskip("lap")
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        n, m = rng.integers(1, 12, 2)
+        cost = rng.random((n, m))
+        cost[rng.random((n, m)) < 0.3] = np.inf
+        fast, _, _ = linear_assignment(cost, 0.7)
+        ref, _, _ = linear_assignment(cost, 0.7, backend="lap")
+        totals = [cost[mt[:, 0], mt[:, 1]].sum() + 0.35 * (n + m - 2 * len(mt)) for mt in (fast, ref)]
+        assert totals[0] == pytest.approx(totals[1])
+        assert (cost[fast[:, 0], fast[:, 1]] <= 0.7).all()
