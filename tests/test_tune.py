@@ -62,8 +62,8 @@ def test_replay_equals_track(ckpt, seq, tmp_path):
     settings = {"det_thresh": 0.6, "low_thresh": 0.3, "new_track_thresh": 0.65, "track_buffer": 5}
     (tmp_path / "t.yaml").write_text(yaml.safe_dump({"tracker": settings}))
     out = tmp_path / "trk"
-    assert main(["track", str(seq), "--weights", str(ckpt), "--out", str(out),
-                 "--tracker-config", str(tmp_path / "t.yaml")]) == 0  # fmt: skip
+    assert main(["track", str(seq), "--weights", str(ckpt), "--out", str(out), "--precision", "fp32",
+                 "--tracker-config", str(tmp_path / "t.yaml")]) == 0  # fmt: skip  (replay runs fp32)
     tracked = read_results(out / "w.txt")
     assert len(tracked) > 0
     (cached,) = cache_sequences(seq, ckpt, progress=False)

@@ -170,6 +170,7 @@ class Tracker:
         sparsity: int | None = None,
         backend: str = "torch",
         tracker_overrides: dict | None = None,
+        precision: str = "fp32",
         **kwargs: Any,
     ) -> Tracker:
         """Builds a tracker from a training checkpoint or an ONNX export.
@@ -184,8 +185,15 @@ class Tracker:
 
         ``backend="onnxruntime"`` (or a ``.onnx`` path) runs the graphs written by ``ibntrack export``
         in ONNX Runtime instead of PyTorch (CPU). Other keyword arguments go to :class:`Tracker`.
+
+        ``precision`` is the torch backend's number format, ``fp32 | bf16 | fp16 | auto``
+        (:class:`~ibntrack.runtime.TorchBackend`; ``auto`` = bf16 on a CPU with native bf16, fp16 on
+        CUDA, else fp32). An ONNX export runs in the format it was written in (fp32, or int8 from
+        ``ibntrack export --quantize int8``) and accepts only ``fp32`` or ``auto``.
         """
-        runner, card = open_backend(path, backend, device=device, fold=kwargs.pop("fold", True))
+        runner, card = open_backend(
+            path, backend, device=device, fold=kwargs.pop("fold", True), precision=precision
+        )
         s = sparsity
         if s is None and scene:
             s = scene_sparsity(scene, card)

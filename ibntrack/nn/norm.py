@@ -41,6 +41,11 @@ __all__ = ["IBN", "IBN_MODES", "StreamState", "bn_affine", "running_stats"]
 IBN_MODES = ("split", "mix")
 
 
+def _stat_dtype(x: Tensor) -> torch.dtype:
+    """The dtype IN statistics of ``x`` are computed and cached in: fp32, or ``x``'s if wider (fp64)."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
 def running_stats(bn: nn.modules.batchnorm._BatchNorm) -> tuple[Tensor, Tensor]:
     """``(running_mean, running_var)`` of a BatchNorm layer.
 
@@ -246,7 +251,12 @@ class IBN(nn.Module):
     # ------------------------------------------------------------------------------------ sparse stats
     @staticmethod
     def _stats(x: Tensor) -> tuple[Tensor, Tensor]:
-        """Per-image, per-channel mean and biased variance of ``x: Tensor[M, K, H, W]`` -> two ``[M, K]``."""
+        """Per-image, per-channel mean and biased variance of ``x: Tensor[M, K, H, W]`` -> two ``[M, K]``.
+
+        Computed in (at least) fp32 whatever ``x`` is: under bf16 autocast the conv output is bf16 (8
+        mantissa bits), and the statistics are the stream's cached state for ``s`` frames.
+        """
+        x = x.to(_stat_dtype(x))
         var, mean = torch.var_mean(x, dim=(2, 3), correction=0)
         return mean, var
 
@@ -277,15 +287,16 @@ class IBN(nn.Module):
             mean, var = self._stats(x_in)
         elif not plan.selected:
             cached_mean, cached_var = self.cached_stats()
-            mean = cached_mean.to(x_in)[None].expand(n, -1)  # [N, K]
-            var = cached_var.to(x_in)[None].expand(n, -1)
+            stat = {"device": x_in.device, "dtype": _stat_dtype(x_in)}  # fp32 under bf16 autocast
+            mean = cached_mean.to(**stat)[None].expand(n, -1)  # [N, K]
+            var = cached_var.to(**stat)[None].expand(n, -1)
         else:
             index = torch.tensor(plan.selected, device=x_in.device)
             sel_mean, sel_var = self._stats(x_in.index_select(0, index))  # [M, K]
             if len(plan.selected) < n and plan.source[0] == len(plan.selected):  # leading frames use cache
                 cached_mean, cached_var = self.cached_stats()
-                sel_mean = torch.cat([sel_mean, cached_mean.to(x_in)[None]])
-                sel_var = torch.cat([sel_var, cached_var.to(x_in)[None]])
+                sel_mean = torch.cat([sel_mean, cached_mean.to(sel_mean)[None]])
+                sel_var = torch.cat([sel_var, cached_var.to(sel_var)[None]])
             source = torch.tensor(plan.source, device=x_in.device)
             mean = sel_mean.index_select(0, source)  # [N, K]
             var = sel_var.index_select(0, source)

@@ -55,6 +55,7 @@ def open_backend(
     sparsity: int = 1,
     device: str | torch.device = "cpu",
     fold: bool = True,
+    precision: str = "fp32",
 ) -> tuple[Backend, ModelCard]:
     """The backend for a weights file and the model's card.
 
@@ -64,17 +65,26 @@ def open_backend(
         sparsity: the stream's sparsity factor.
         device: torch device (ONNX Runtime runs on ``"cpu"`` here).
         fold: fold the torch network (ignored by ONNX Runtime, whose graphs are folded at export).
+        precision: number format of the torch backend (``fp32 | bf16 | fp16 | auto``, see
+            :class:`TorchBackend`). An ONNX export runs in the format it was written in (fp32, or int8
+            from ``ibntrack export --quantize int8``): only ``fp32`` and ``auto`` are accepted there.
 
     Raises:
-        ValueError: unknown backend, a device ONNX Runtime does not run on, or an unreadable file.
+        ValueError: unknown backend or precision, a device ONNX Runtime does not run on, or an
+            unreadable file.
     """
     if _is_onnx(weights, backend):
         if str(device) != "cpu":
             raise ValueError("the onnxruntime backend runs on --device cpu here")
+        if precision not in ("fp32", "auto"):
+            raise ValueError(
+                f"precision={precision!r} applies to the torch backend; an ONNX export runs in the format "
+                "it was written in (for int8: ibntrack export --quantize int8 --calibration SOURCE)"
+            )
         runner = OnnxBackend(weights)
         runner.set_sparsity(sparsity)
         return runner, runner.card
-    return load_torch(weights, sparsity=sparsity, device=device, fold=fold)
+    return load_torch(weights, sparsity=sparsity, device=device, fold=fold, precision=precision)
 
 
 def read_card(weights: str | os.PathLike, backend: str = "torch") -> ModelCard:

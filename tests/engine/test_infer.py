@@ -149,6 +149,8 @@ def test_track_with_onnxruntime_matches_torch(ckpt, seq, tmp_path):
                 backend,
                 "--sparsity",
                 "3",
+                "--precision",
+                "fp32",  # the CLI default is auto (bf16 where native): compare the backends in fp32
             ]
         )
         assert code == 0
