@@ -28,6 +28,7 @@ test: $(DEV)
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check ibntrack tests benchmarks scripts
+	$(VENV)/bin/mypy
 
 bench: $(DEV)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_association.py --gt-root ../shared/data/gt_only

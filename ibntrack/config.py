@@ -380,6 +380,7 @@ def _apply_override(raw: dict[str, Any], text: str) -> str:
             child = {}
             node[part] = child
         node, cls = child, tp
+    raise ValueError(f"override {text!r} names no key")  # unreachable: the last part returns above
 
 
 def _build(cls: type, raw: Mapping[str, Any], source: str, prefix: str) -> Any:

@@ -55,6 +55,6 @@ def check_input_size(input_size: object, what: str = "input_size") -> tuple[int,
         raise ValueError(f"{what} must be (H, W), got {input_size!r}") from None
     if h <= 0 or w <= 0 or h % INPUT_MULTIPLE or w % INPUT_MULTIPLE:
         raise ValueError(
-            f"{what} must be positive multiples of {INPUT_MULTIPLE} (H, W), got {tuple(input_size)}"  # type: ignore[call-overload]
+            f"{what} must be positive multiples of {INPUT_MULTIPLE} (H, W), got {(h, w)}"
         )
     return h, w

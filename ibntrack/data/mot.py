@@ -346,7 +346,7 @@ def load_sequences(root: str | os.PathLike, **kwargs) -> list[Sequence]:
 
 
 def _names_for_map(cmap: Mapping[int, int]) -> tuple[str, ...]:
-    by_id = {}
+    by_id: dict[int, str] = {}
     for name, mot_id in MOT_CLASS_IDS.items():
         by_id.setdefault(mot_id, name)
     names = [f"class{k}" for k in range(max(cmap.values(), default=-1) + 1)]

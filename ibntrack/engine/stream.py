@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from ibntrack.nn import force_refresh, reset_stream, stream_stats
+from ibntrack.nn.norm import running_stats
+from ibntrack.nn.sparse import Streamable
 
 __all__ = ["StreamController", "frame_statistics", "DEFAULT_DRIFT_THRESHOLD"]
 
@@ -48,13 +50,13 @@ class StreamController:
     """Forces an IN refresh when the input's style drifts (beyond the patent's fixed interval).
 
     Args:
-        model: a network with IBN layers (folded or not).
+        model: a network with IBN layers (folded or not), or a runtime backend.
         drift_threshold: drift above which the next frame recomputes IN statistics; ``None`` turns
             event-driven refresh off (pure every-s-frames schedule).
     """
 
     def __init__(
-        self, model: torch.nn.Module, drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD
+        self, model: Streamable, drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD
     ) -> None:
         if drift_threshold is not None and drift_threshold <= 0:
             raise ValueError(f"drift_threshold must be > 0 or None, got {drift_threshold}")
@@ -145,7 +147,8 @@ def feature_shift(model: torch.nn.Module, images: torch.Tensor) -> float:
         x, bn = view
         mu = x.mean(dim=(0, 2, 3))
         var = x.var(dim=(0, 2, 3), unbiased=False) + eps
-        mu_t, var_t = bn.running_mean, bn.running_var + eps
+        mu_t, var_t = running_stats(bn)
+        var_t = var_t + eps
         d = 0.25 * (var / var_t + var_t / var - 2) + 0.25 * (mu - mu_t) ** 2 * (1 / var + 1 / var_t)
         captured.extend(d.tolist())
 

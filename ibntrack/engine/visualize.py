@@ -6,6 +6,7 @@ import os
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,7 +19,7 @@ __all__ = ["color_for_id", "Annotator", "VideoWriter"]
 def color_for_id(track_id: int) -> tuple[int, int, int]:
     """A stable, well-spread BGR colour for a track id (golden-ratio hue walk)."""
     hue = int((track_id * 0.618033988749895 % 1.0) * 179)
-    hsv = np.uint8([[[hue, 220, 255]]])
+    hsv = np.array([[[hue, 220, 255]]], dtype=np.uint8)
     b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
     return int(b), int(g), int(r)
 
@@ -110,11 +111,11 @@ class VideoWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(self.path)  # a killed earlier run's partial video
         self._tmp = temp_path(self.path, suffix=f".partial{self.path.suffix}")
-        self._container = av.open(str(self._tmp), mode="w", format="mp4")
+        self._container: Any = av.open(str(self._tmp), mode="w", format="mp4")
         from fractions import Fraction
 
         self._rate = Fraction(frame_rate).limit_denominator(1001)
-        self._stream = None
+        self._stream: Any = None
         self._crf = crf
 
     def write(self, frame_bgr: np.ndarray) -> None:

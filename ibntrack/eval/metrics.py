@@ -110,7 +110,7 @@ def _sequence_dirs(gt_root_or_seqs: Any) -> list[Path]:
             raise FileNotFoundError(f"no sequence with gt/gt.txt under {root}")
         return seqs
     if isinstance(gt_root_or_seqs, Iterable):
-        seqs = [Path(getattr(s, "path", s)) for s in gt_root_or_seqs]
+        seqs = [Path(getattr(s, "path", None) or s) for s in gt_root_or_seqs]
         if not seqs:
             raise ValueError("gt_root_or_seqs is an empty list of sequences")
         return seqs

@@ -116,6 +116,7 @@ class _Graph(nn.Module):
         outputs = [maps[name] for name in MAP_NAMES]
         if not self.cached:
             for pair in self.io.computed:
+                assert pair is not None  # every conv-IBN module ran and recorded its statistics
                 outputs.extend(pair)
         return tuple(outputs)
 

@@ -129,7 +129,7 @@ class MotLoss(nn.Module):
 
         loss_det = cfg.hm_weight * loss_hm + cfg.effective_box_weight * loss_box + cfg.off_weight * loss_off
 
-        if use_id:
+        if self.reid is not None:
             emb = gather_at(outputs["id"], ind)  # [N, K, E]
             ids = torch.where(mask > 0, targets["ids"].long(), torch.full_like(ind, -1))
             loss_id = self.reid(emb, ids)

@@ -30,6 +30,8 @@ import torch
 from torch import nn
 
 from ibntrack.fileio import atomic_open
+from ibntrack.nn.model import ModelConfig, TrackerNet, build_model_from_config
+from ibntrack.nn.norm import running_stats
 
 __all__ = [
     "CheckpointError",
@@ -99,7 +101,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def load_model(
     path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, dict[str, Any]]:
+) -> tuple[TrackerNet, dict[str, Any]]:
     """Rebuild the network stored in a checkpoint.
 
     Args:
@@ -113,8 +115,6 @@ def load_model(
     Raises:
         CheckpointError: unreadable file, missing keys, or weights that do not fit the architecture.
     """
-    from ibntrack.nn.model import ModelConfig, build_model_from_config
-
     ckpt = load_checkpoint(path)
     for key in ("model", "model_config"):
         if key not in ckpt:
@@ -128,7 +128,9 @@ def load_model(
         raise CheckpointError(f"checkpoint {path} has an invalid model_config: {exc}") from exc
     model = build_model_from_config(config)
     load_state_checked(model, ckpt["model"], source=path, arch=_arch(ckpt["model_config"]))
-    return model.to(device).eval(), ckpt
+    model.to(device)
+    model.eval()
+    return model, ckpt
 
 
 def load_state_checked(
@@ -172,9 +174,10 @@ def bn_running_stats(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
     stats = {}
     for name, module in model.named_modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
+            mean, var = running_stats(module)
             stats[name] = {
-                "mean": module.running_mean.detach().float().cpu().clone(),
-                "var": module.running_var.detach().float().cpu().clone(),
+                "mean": mean.detach().float().cpu().clone(),
+                "var": var.detach().float().cpu().clone(),
             }
     return stats
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ibntrack.nn.norm import IBN
+from ibntrack.nn.norm import IBN, bn_affine
 
 __all__ = ["FoldedConvIBN", "fold_conv_bn", "fold_model"]
 
@@ -32,11 +32,6 @@ ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 FOLD_CACHE_STREAMS = 8  # folded weights kept per layer: streams one model can alternate without refolding
 
-
-def _bn_affine(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
-    """Eval-mode BN as ``(scale [C], shift [C])``."""
-    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-    return scale, bn.bias - bn.running_mean * scale
 
 
 def _conv_bias(conv: nn.Conv2d) -> Tensor:
@@ -48,20 +43,10 @@ def _conv_bias(conv: nn.Conv2d) -> Tensor:
 @torch.no_grad()
 def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """One convolution (with bias) equal to ``bn(conv(x))`` with ``bn`` in eval mode."""
-    scale, shift = _bn_affine(bn)
-    folded = nn.Conv2d(
-        conv.in_channels,
-        conv.out_channels,
-        conv.kernel_size,
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
-        groups=conv.groups,
-        bias=True,
-        padding_mode=conv.padding_mode,
-    ).to(conv.weight)
+    scale, shift = bn_affine(bn)
+    folded = copy.deepcopy(conv)  # same geometry; weights replaced, bias added
     folded.weight.copy_(conv.weight * scale[:, None, None, None])
-    folded.bias.copy_(_conv_bias(conv) * scale + shift)
+    folded.bias = nn.Parameter(_conv_bias(conv) * scale + shift)
     return folded
 
 
@@ -78,6 +63,11 @@ class FoldedConvIBN(nn.Module):
     Attributes:
         last_path: ``"folded"`` when the last call ran only the folded convolution, else ``"refresh"``.
     """
+
+    weight: Tensor  # buffers: the raw convolution, and the form used on refresh frames
+    bias: Tensor
+    refresh_weight: Tensor
+    refresh_bias: Tensor
 
     def __init__(self, conv: nn.Conv2d, ibn: IBN) -> None:
         super().__init__()
@@ -98,7 +88,7 @@ class FoldedConvIBN(nn.Module):
             if ibn.mode == "split" and ibn.bn is not None:
                 # IN channels raw, BN channels folded: [k raw | C-k folded]
                 k = ibn.in_channels
-                scale, shift = _bn_affine(ibn.bn)
+                scale, shift = bn_affine(ibn.bn)
                 weight = torch.cat([weight[:k], weight[k:] * scale[:, None, None, None]])
                 bias = torch.cat([bias[:k], bias[k:] * scale + shift])
             self.register_buffer("refresh_weight", weight.clone())

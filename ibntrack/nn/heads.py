@@ -72,7 +72,9 @@ class Heads(nn.Module):
 
     def _init_weights(self) -> None:
         for name, head in self.heads.items():
+            assert isinstance(head, nn.Sequential)
             final = head[-1]
+            assert isinstance(final, nn.Conv2d) and final.bias is not None
             if name == "hm":
                 nn.init.constant_(final.bias, HM_BIAS_INIT)
             elif name in ("wh", "reg", "id"):

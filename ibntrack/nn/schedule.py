@@ -95,7 +95,8 @@ class RefreshSchedule:
         self._refreshes = 0
         self._since = 0
         self._force = False
-        self._end_batch()
+        self._batch: Plan | None = None  # the plan of the frame batch in flight (see plan_for)
+        self._members: set[int] = set()  # ids of the layers that read it
 
     # ------------------------------------------------------------------------------------------ settings
     @property
@@ -202,5 +203,5 @@ class RefreshSchedule:
         return self._batch
 
     def _end_batch(self) -> None:
-        self._batch: Plan | None = None
-        self._members: set[int] = set()
+        self._batch = None
+        self._members = set()

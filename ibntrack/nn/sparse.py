@@ -22,6 +22,8 @@ from ibntrack.nn.schedule import RefreshSchedule, check_sparsity
 
 __all__ = [
     "SparseControl",
+    "SparseRunner",
+    "Streamable",
     "bind_schedule",
     "force_refresh",
     "get_stream_state",
@@ -51,10 +53,19 @@ class SparseControl(Protocol):
     def set_stream_state(self, state: Sequence[StreamState]) -> None: ...
 
 
-def _control(model: Any) -> SparseControl | None:
-    """``model.sparse_control`` of a non-module runner, else None (torch modules: walk the IBN layers)."""
-    if isinstance(model, nn.Module):
-        return None
+class SparseRunner(Protocol):
+    """A runner that is not a torch module and takes part through its ``sparse_control``."""
+
+    @property
+    def sparse_control(self) -> SparseControl: ...
+
+
+Streamable = nn.Module | SparseRunner
+"""What the model-level functions accept: a torch module (its IBN layers) or a runner."""
+
+
+def _control(model: Any) -> SparseControl:
+    """``model.sparse_control`` of a runner that is not a torch module."""
     control = getattr(model, "sparse_control", None)
     if control is None:
         raise ValueError(f"model must be an nn.Module or have a sparse_control, got {type(model).__name__}")
@@ -94,15 +105,15 @@ def stream_schedule(model: nn.Module) -> RefreshSchedule | None:
     return schedule
 
 
-def set_sparsity(model: nn.Module, s: int) -> None:
+def set_sparsity(model: Streamable, s: int) -> None:
     """Set the sparsity factor ``s`` (int ≥ 1; 1 = exact IN) of the model's stream.
 
     Raises:
         ValueError: ``s`` is not an int ≥ 1.
     """
     s = check_sparsity(s)
-    control = _control(model)
-    if control is not None:
+    if not isinstance(model, nn.Module):
+        control = _control(model)
         control.set_sparsity(s)
         return
     schedule = stream_schedule(model)
@@ -110,10 +121,10 @@ def set_sparsity(model: nn.Module, s: int) -> None:
         schedule.sparsity = s
 
 
-def reset_stream(model: nn.Module) -> None:
+def reset_stream(model: Streamable) -> None:
     """Start a new stream: clear the cached IN statistics and the frame counters."""
-    control = _control(model)
-    if control is not None:
+    if not isinstance(model, nn.Module):
+        control = _control(model)
         control.reset_stream()
         return
     stream_schedule(model)
@@ -121,10 +132,10 @@ def reset_stream(model: nn.Module) -> None:
         layer.reset_stream()
 
 
-def force_refresh(model: nn.Module) -> None:
+def force_refresh(model: Streamable) -> None:
     """The next eval frame recomputes IN statistics and the refresh schedule restarts from it."""
-    control = _control(model)
-    if control is not None:
+    if not isinstance(model, nn.Module):
+        control = _control(model)
         control.force_refresh()
         return
     schedule = stream_schedule(model)
@@ -132,41 +143,41 @@ def force_refresh(model: nn.Module) -> None:
         schedule.force()
 
 
-def stream_stats(model: nn.Module) -> dict[str, int]:
+def stream_stats(model: Streamable) -> dict[str, int]:
     """Counters of the model's stream.
 
     Returns:
         ``{"frames": frames seen in eval mode, "refreshes": frames whose IN statistics were computed}``
         since the last reset (zeros for a model without IBN layers).
     """
-    control = _control(model)
-    if control is not None:
+    if not isinstance(model, nn.Module):
+        control = _control(model)
         return dict(control.stream_stats())
     schedule = stream_schedule(model)
     return {"frames": 0, "refreshes": 0} if schedule is None else schedule.stats()
 
 
-def get_stream_state(model: nn.Module) -> tuple[StreamState, ...]:
+def get_stream_state(model: Streamable) -> tuple[StreamState, ...]:
     """Snapshot of every IBN layer's statistics with the stream's counters, in module order.
 
     Immutable, safe to keep. A snapshot of a model can be restored into its folded copy, into an ONNX
     Runtime backend of the same export and vice versa (same layer order).
     """
-    control = _control(model)
-    if control is not None:
+    if not isinstance(model, nn.Module):
+        control = _control(model)
         return tuple(control.get_stream_state())
     stream_schedule(model)
     return tuple(layer.stream_state for layer in ibn_layers(model))
 
 
-def set_stream_state(model: nn.Module, state: Sequence[StreamState]) -> None:
+def set_stream_state(model: Streamable, state: Sequence[StreamState]) -> None:
     """Restore a snapshot from :func:`get_stream_state`, e.g. to switch one model between streams.
 
     Raises:
         ValueError: ``state`` does not match the model's IBN layers.
     """
-    control = _control(model)
-    if control is not None:
+    if not isinstance(model, nn.Module):
+        control = _control(model)
         control.set_stream_state(tuple(state))
         return
     stream_schedule(model)

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from ibntrack.nn.norm import StreamState
 from ibntrack.nn.schedule import RefreshSchedule
+from ibntrack.nn.sparse import SparseControl
 from ibntrack.sizes import check_multiple
 
 __all__ = ["MAP_NAMES", "Backend", "Maps", "StreamBackend", "check_images"]
@@ -53,7 +54,7 @@ class Backend(Protocol):
     def __call__(self, images: Tensor) -> Maps: ...
 
     @property
-    def sparse_control(self) -> Backend: ...
+    def sparse_control(self) -> SparseControl: ...
 
     @property
     def sparsity(self) -> int: ...
@@ -95,9 +96,24 @@ class StreamBackend:
         self.last_path = ""
 
     @property
-    def sparse_control(self) -> StreamBackend:
+    def sparse_control(self) -> SparseControl:
         """The object the ``ibntrack.nn`` sparse-IN functions drive (the backend itself)."""
         return self
+
+    def __call__(self, images: Tensor) -> Maps:
+        raise NotImplementedError
+
+    def reset_stream(self) -> None:
+        """Forget the cached statistics and restart the schedule."""
+        raise NotImplementedError
+
+    def get_stream_state(self) -> tuple[StreamState, ...]:
+        """Per-IBN-layer snapshot (see :func:`ibntrack.nn.get_stream_state`)."""
+        raise NotImplementedError
+
+    def set_stream_state(self, state: Sequence[StreamState]) -> None:
+        """Restore a snapshot from :meth:`get_stream_state`."""
+        raise NotImplementedError
 
     @property
     def sparsity(self) -> int:
