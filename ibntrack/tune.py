@@ -86,6 +86,8 @@ class CachedSequence:
         frame_rate: frames per second (scales ``track_buffer``).
         frames: ``(frame id, detections in frame pixels)`` in stream order.
         mot_class: per model class, the MOT class id written in column 8 (empty for one class).
+        tracker_config: the settings ``ibntrack track`` would use with these weights (the checkpoint's
+            ``tracker`` entry over the defaults).
     """
 
     name: str
@@ -93,6 +95,7 @@ class CachedSequence:
     frame_rate: float
     frames: list[tuple[int, Detections]]
     mot_class: list[int] = field(default_factory=list)
+    tracker_config: TrackerConfig | None = None
 
 
 @dataclass
@@ -205,7 +208,9 @@ def cache_sequences(
             bar.close()
             names = trk.class_names
             mot_class = [MOT_CLASS_IDS.get(n.lower(), -1) for n in names] if len(names) > 1 else []
-            out.append(CachedSequence(src.name, Path(seq_dir), src.frame_rate, frames, mot_class))
+            out.append(
+                CachedSequence(src.name, Path(seq_dir), src.frame_rate, frames, mot_class, trk.tracker_config)
+            )
     return out
 
 
@@ -353,7 +358,7 @@ def write_settings(
     out = Path(out)
     settings = _round(config)
     if out.suffix == ".pt":
-        from ibntrack.engine.checkpoint import load_checkpoint, save_checkpoint
+        from ibntrack.nn.checkpoint import load_checkpoint, save_checkpoint
 
         if out.resolve() == Path(weights).resolve():
             raise ValueError(f"--out {out} is the checkpoint itself; write the tuned copy to another file")
@@ -439,7 +444,6 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_tune(args: argparse.Namespace) -> int:
-    from ibntrack.engine.checkpoint import load_checkpoint
 
     out = Path(args.out)
     if out.suffix not in (".pt", ".yaml", ".yml"):
@@ -464,12 +468,8 @@ def _run_tune(args: argparse.Namespace) -> int:
         backend=args.backend,
     )
     t_net = time.perf_counter() - t0
-    if onnx:
-        from ibntrack.export import load_onnx_model
-
-        base_settings = dict(load_onnx_model(args.weights).meta.get("tracker") or {})
-    else:
-        base_settings = dict(load_checkpoint(args.weights).get("tracker") or {})
+    # the settings `ibntrack track` would start from with these weights
+    base_settings = dataclasses.asdict(seqs[0].tracker_config or TrackerConfig())
     if args.tracker_config:
         base_settings.update(load_tracker_settings(args.tracker_config))
     base = TrackerConfig(**base_settings)

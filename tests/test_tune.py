@@ -67,6 +67,7 @@ def test_replay_equals_track(ckpt, seq, tmp_path):
     tracked = read_results(out / "w.txt")
     assert len(tracked) > 0
     (cached,) = cache_sequences(seq, ckpt, progress=False)
+    assert cached.tracker_config == TrackerConfig(det_thresh=0.55, new_track_thresh=0.6)  # the checkpoint's
     base = TrackerConfig(**{**load_checkpoint(ckpt)["tracker"], **settings})
     rows = np.array([r[:7] for r in replay(cached, base)], np.float64)
     np.testing.assert_allclose(rows, tracked, atol=0.006)  # results files keep 2 decimals
