@@ -287,9 +287,9 @@ class IBN(nn.Module):
             mean, var = self._stats(x_in)
         elif not plan.selected:
             cached_mean, cached_var = self.cached_stats()
-            stat = {"device": x_in.device, "dtype": _stat_dtype(x_in)}  # fp32 under bf16 autocast
-            mean = cached_mean.to(**stat)[None].expand(n, -1)  # [N, K]
-            var = cached_var.to(**stat)[None].expand(n, -1)
+            device, dtype = x_in.device, _stat_dtype(x_in)  # fp32 under bf16 autocast
+            mean = cached_mean.to(device, dtype)[None].expand(n, -1)  # [N, K]
+            var = cached_var.to(device, dtype)[None].expand(n, -1)
         else:
             index = torch.tensor(plan.selected, device=x_in.device)
             sel_mean, sel_var = self._stats(x_in.index_select(0, index))  # [M, K]

@@ -82,7 +82,8 @@ class TorchBackend(StreamBackend):
         model = model.to(self.device).eval()
         self.model = fold_model(model) if fold else model
         if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format at run time; torch's stubs do not list it
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         bind_schedule(self.model, self.schedule)
 
     def __call__(self, images: Tensor) -> Maps:
