@@ -209,7 +209,8 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike) -> PretrainedRepo
     own = backbone.state_dict()
     used: set[str] = set()
     new_state: dict[str, Tensor] = {}
-    modules = dict(backbone.named_modules())
+    # first-stage norms need a layout conversion, except from our own checkpoints (same names)
+    modules = dict(backbone.named_modules()) if layout != "ibntrack" else {}
     for name, module in modules.items():
         if not name.endswith(".bn1") or not _BLOCK_KEY.match(name + "."):
             continue

@@ -185,3 +185,16 @@ def test_loaded_model_still_runs(tmp_path):
     load_pretrained(model, _save(tmp_path, reference_state(18, ibn_a=True)))
     out = model.eval()(torch.randn(1, 3, 64, 64))
     assert out["hm"].shape == (1, 1, 16, 16) and torch.isfinite(out["id"]).all()
+
+
+def test_an_ibntrack_checkpoint_gives_its_backbone(tmp_path):
+    donor = _tiny("resnet18-ibn")
+    path = tmp_path / "ours.pt"
+    torch.save({"model": donor.state_dict(), "model_config": donor.config.to_dict()}, path)
+    model = _tiny("resnet18-ibn")
+    report = load_pretrained(model, path)
+    assert report.layout == "ibntrack" and report.source_arch == "resnet18" and report.complete, (
+        report.summary()
+    )
+    for key, value in donor.backbone.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[key], value), key
