@@ -201,3 +201,20 @@ def test_cli_export(exported: tuple[Path, Path], tmp_path: Path, capsys: pytest.
     assert OnnxModel(out).meta["input_size"] == [32, 64]
     assert main(["export", "--weights", str(tmp_path / "nope.pt"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_card_travels_with_the_export_so_both_backends_track_alike(tmp_path: Path) -> None:
+    """Class names, scene and the calibrated tracker thresholds reach ONNX Runtime unchanged."""
+    from ibntrack.engine.infer import Tracker
+
+    ckpt = _checkpoint(tmp_path / "cal.pt", "resnet18-ibn")
+    payload = torch.load(ckpt, weights_only=True)
+    payload["tracker"] = {"det_thresh": 0.42, "track_buffer": 17}
+    save_checkpoint(ckpt, payload)
+    path = export_onnx(ckpt, tmp_path / "cal.onnx", check=False)
+    card = OnnxModel(path).card
+    assert dict(card.tracker) == {"det_thresh": 0.42, "track_buffer": 17}
+    assert card.class_names == tuple(CLASS_NAMES) and card.train_scene == tuple(TRAIN_SCENE)
+    a, b = Tracker.from_checkpoint(ckpt), Tracker.from_checkpoint(path)
+    assert a.tracker_config == b.tracker_config and a.tracker_config.det_thresh == 0.42
+    assert a.class_names == b.class_names and a.input_size == b.input_size == INPUT_SIZE
