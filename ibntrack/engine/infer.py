@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ibntrack.data.transforms import letterbox, to_tensor
+from ibntrack.engine.prefetch import Prefetcher
 from ibntrack.engine.sinks import open_sinks, sink_paths
 from ibntrack.engine.sources import FrameSource, open_sources
 from ibntrack.engine.stream import DEFAULT_DRIFT_THRESHOLD, StreamController
@@ -387,8 +388,9 @@ def track(
         t_start = time.perf_counter()
         n = 0
         interrupted = False
+        reader = Prefetcher(src, depth=2)  # the next frames decode while the network runs on this one
         try:
-            for frame_id, frame in src:
+            for frame_id, frame in reader:
                 if max_frames is not None and n >= max_frames:
                     break
                 tracks = trk.update(frame)
@@ -406,6 +408,7 @@ def track(
                 sink.abort()
             raise
         finally:
+            reader.close()
             bar.close()
         elapsed = time.perf_counter() - t_start
         for sink in sinks:

@@ -222,26 +222,37 @@ def _feeds(refresh_path: Path, tensors: list[np.ndarray], n_layers: int) -> tupl
     return refresh, cached
 
 
+def _hide_preprocess_advice(record: logging.LogRecord) -> bool:
+    """Drops ONNX Runtime's "Please consider (to run) pre-processing" advice (logged to the root logger):
+    the graphs are exported with constant folding and ONNX Runtime optimises them again at load."""
+    return not str(record.msg).startswith("Please consider")
+
+
 def _quantize_one(src: Path, dst: Path, feeds: list[dict], meta: dict[str, Any]) -> tuple[list[str], int]:
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     model = onnx.load(str(src))
     excluded = float_nodes(model)
+    root = logging.getLogger()
+    root.addFilter(_hide_preprocess_advice)
     convs = sum(1 for n in model.graph.node if n.op_type == "Conv" and n.name not in set(excluded))
-    quantize_static(
-        str(src),
-        str(dst),
-        _Reader(feeds),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        reduce_range=False,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=excluded,
-        calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
-    )
+    try:
+        quantize_static(
+            str(src),
+            str(dst),
+            _Reader(feeds),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=False,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=excluded,
+            calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+        )
+    finally:
+        root.removeFilter(_hide_preprocess_advice)
     out = onnx.load(str(dst))
     del out.metadata_props[:]
     entry = out.metadata_props.add()

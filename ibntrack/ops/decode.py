@@ -87,7 +87,12 @@ def decode(
 
     # 2. Top-K over all classes and cells.
     k = min(top_k, c * h * w)
-    scores, flat_idx = heat.reshape(n, c * h * w).topk(k, dim=1)  # [N, K]
+    scores, flat_idx = heat.reshape(n, c * h * w).topk(k, dim=1)  # [N, K], sorted descending
+    # only peaks above the threshold are returned: a prefix of every row, so gather no further than the
+    # longest prefix (the maps are read at tens of cells instead of top_k)
+    k_keep = int((scores > conf_thresh).sum(dim=1).max()) if n else 0
+    scores, flat_idx = scores[:, :k_keep], flat_idx[:, :k_keep]
+    k = k_keep
     classes = flat_idx // (h * w)
     ind = flat_idx % (h * w)  # [N, K] cell index y*w + x
     xs = (ind % w).float()
