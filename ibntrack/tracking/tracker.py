@@ -1,22 +1,35 @@
-"""Multi-object tracker (the tracking module): FairMOT appearance association + ByteTrack's second pass.
+"""Multi-object tracker (the tracking module): motion first, appearance where it has proven itself.
 
-``MultiObjectTracker.update`` takes one frame's detections (numpy, xyxy pixels) and runs these steps:
+``MultiObjectTracker.update`` takes one frame's detections (numpy, xyxy pixels) and runs these steps
+(``TrackerConfig(association="gated")``, the default):
 
-1. predict every tracked and lost track one frame ahead (vectorised Kalman prediction);
-2. match high-score detections to tracked and lost tracks by appearance (cosine distance of smoothed
-   embeddings) fused with Kalman motion and gated by it (skipped without embeddings);
-3. match the rest by IoU with the predicted boxes — tracked tracks only, with the stricter
-   ``match_thresh_iou_after_emb``, when step 2 ran (FairMOT: lost tracks are re-found by appearance);
-   tracked and lost tracks with ``match_thresh_iou`` otherwise (ByteTrack's first association);
-4. match tracked tracks still unmatched to low-score detections by IoU (ByteTrack's second pass); the
-   tracked tracks left become LOST;
-5. match unconfirmed tracks (born last frame) to the remaining high-score detections by IoU: matched ones
-   are confirmed and get an ID, the others are removed; then every track matched in steps 2–5 is corrected
-   with its detection in one batch (Kalman update, embedding EMA; a step never reads the state of a track
-   that an earlier step matched, so deferring the corrections changes nothing);
+1. predict every tracked and lost track one frame ahead (vectorised Kalman prediction; process noise
+   scaled to the frame rate), then apply the camera-motion ``warp`` if one is given;
+2. appearance first, where it can be trusted: *reliable* tracks (whose smoothed embedding has agreed
+   with the embeddings that entered it: consistency ≥ ``emb_min_consistency``) and *clean* detections
+   (confident, not covered by a detection in front) are matched by cosine distance inside the Kalman
+   gate (``1 − cos <= reid_thresh``); weak or random embeddings never make a track reliable, so this
+   step and every other use of appearance then do nothing and the tracker is the motion-only one;
+3. IoU with the predicted boxes, tracked and lost tracks together (ByteTrack's first association), with
+   appearance fused BoT-SORT's way: a reliable track and a similar detection (``(1 − cos)/2 <=
+   appearance_thresh``) that already overlap (``1 − IoU <= proximity_thresh``) cost the smaller of the
+   two distances; a reliable track refuses a clean detection that does not look like it (a *veto*) until
+   appearance alone (again, inside the gate) and then the IoU pass without vetoes have had their turn;
+   optionally OC-SORT's recovery by the last observed box (``ocr_thresh``);
+4. low-score detections by IoU with tracked *and* lost tracks (ByteTrack's second pass, extended: a
+   target coming out of an occlusion is first seen with a low score); the tracked tracks left become LOST;
+5. unconfirmed tracks (born last frame) with the remaining high-score detections by IoU: matched ones are
+   confirmed and get an ID, the others are removed; then every track matched in steps 2–5 is corrected
+   with its detection in one batch (Kalman update; the embedding EMA only from clean detections; a step
+   never reads the state of a track that an earlier step matched, so deferring the corrections changes
+   nothing);
 6. start unconfirmed tracks from the remaining high-score detections scoring at least ``new_track_thresh``
    (confirmed at once in the first frame);
 7. remove lost tracks unseen for ``max_time_lost`` frames (the buffer; see ``_remove_expired``).
+
+``association="fairmot"`` keeps the earlier pipeline: cosine distance fused with the Mahalanobis distance
+first (all tracks, all detections), then IoU for tracked tracks only — strong with clean embeddings, far
+worse than motion alone with weak ones (see ``docs/BENCHMARKS.md``).
 
 Track IDs come from a counter owned by the tracker instance; :meth:`MultiObjectTracker.reset` restarts it.
 The tracks' state lives in one :class:`~ibntrack.tracking.table.TrackTable` (arrays over tracks), so each
@@ -101,6 +114,13 @@ class TrackerConfig:
             re-find) only if it scores at least this ...
         emb_max_cover: ... and at most this fraction of its box is covered by detections in front of it
             (larger bottom edge).
+        appearance_first: gated: before the IoU passes, match reliable tracks to clean detections by
+            appearance alone inside the Kalman gate (``1 − cos <= reid_thresh``; FairMOT's order, but
+            only where appearance has proven itself). +0.5-0.9 HOTA with good embeddings on the
+            benchmark; it never runs for weak embeddings (no reliable track).
+        second_pass_lost: step 4 (low-score detections) also re-finds LOST tracks by IoU with their
+            extrapolated boxes, not only TRACKED ones (ByteTrack's rule): a target coming out of an
+            occlusion is first detected with a low score. +0.3-2.1 HOTA without embeddings.
         ocr_thresh: gated: maximum ``1 − IoU`` between a still unmatched track's last observed box and a
             detection (OC-SORT's observation-centric recovery); 0 (default) turns the step off — it
             moved HOTA by at most ±0.3 on the benchmark's sets and costs time every frame.
@@ -140,7 +160,7 @@ class TrackerConfig:
     emb_update_thresh: float = 0.6
     emb_max_cover: float = 0.3
     ocr_thresh: float = 0.0
-    appearance_first: bool = False
+    appearance_first: bool = True
     second_pass_lost: bool = True
     oru: int = 0
     frame_rate_noise: bool = True
@@ -464,7 +484,12 @@ class MultiObjectTracker:
         return cost, any_veto
 
     def _reidentify(self, pool: np.ndarray, dets: _Frame, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Step c: reliable unmatched tracks and clean detections by appearance, inside the Kalman gate."""
+        """Appearance alone: reliable unmatched tracks and clean detections, inside the Kalman gate.
+
+        Runs first (``appearance_first``, one global assignment over tracked and lost tracks: giving it
+        only the lost ones lets them take detections from tracked tracks, which multiplied identity
+        switches 2-9x on the benchmark) and again after the IoU passes (step c).
+        """
         rows = pool[dets.reliable[pool]]
         idx = high[dets.clean[high]]
         if rows.size == 0 or idx.size == 0:

@@ -55,8 +55,9 @@ def test_tracker_api_boxes_in_frame_pixels(ckpt, seq):
         tracks = tracker.update(big)
     assert tracks, "a heatmap that fires everywhere must give tracks"
     boxes = np.stack([t.box for t in tracks])
-    assert (boxes[:, [0, 2]] >= 0).all() and (boxes[:, [0, 2]] <= 192).all()
-    assert (boxes[:, [1, 3]] >= 0).all() and (boxes[:, [1, 3]] <= 128).all()
+    # Kalman estimates of boxes clipped at the border may be off by float rounding (−4e-7 px seen)
+    assert (boxes[:, [0, 2]] >= -1e-3).all() and (boxes[:, [0, 2]] <= 192 + 1e-3).all()
+    assert (boxes[:, [1, 3]] >= -1e-3).all() and (boxes[:, [1, 3]] <= 128 + 1e-3).all()
     assert {t.cls for t in tracks} <= {0, 1}
     assert stream_stats(tracker.model)["frames"] == 3
     tracker.reset()
