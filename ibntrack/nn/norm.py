@@ -256,9 +256,13 @@ class IBN(nn.Module):
         Computed in (at least) fp32 whatever ``x`` is: under bf16 autocast the conv output is bf16 (8
         mantissa bits), and the statistics are the stream's cached state for ``s`` frames.
         """
-        x = x.to(_stat_dtype(x))
-        var, mean = torch.var_mean(x, dim=(2, 3), correction=0)
-        return mean, var
+        # NCHW for the reduction over (H, W): a channels-last (bf16 backend) slice reduces ~3x slower
+        x = x.to(_stat_dtype(x), memory_format=torch.contiguous_format)
+        # two passes (mean, then the mean square of the centred values), as the export graph computes
+        # them: as exact as torch.var_mean and ~13x faster on CPU for one frame's [1, k, h, w]
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        var = (x - mean).square().mean(dim=(2, 3))
+        return mean.flatten(1), var
 
     def _store(self, mean: Tensor, var: Tensor) -> None:
         """Cache the statistics ``[1, K]`` (or ``[K]``) of the latest frame."""

@@ -8,8 +8,10 @@ Number formats (``precision``, resolved by :func:`ibntrack.precision.resolve_pre
 ``bf16`` (CPU with native bf16) / ``fp16`` (CUDA) under ``torch.autocast``, with the network and its
 input in channels-last memory format on the CPU (oneDNN's blocked bf16 convolutions want NHWC; measured
 on the shipped model, one thread: bf16 alone 1.6x, bf16 + channels-last 2.2-3.9x the fp32 speed). The
-folded weights stay fp32 (autocast rounds them per call); IN statistics are computed and cached in fp32
-on refresh frames (:meth:`ibntrack.nn.norm.IBN.resolve`), and the maps come back as fp32.
+folded convolution weights are stored in bf16 once (autocast would round them on every call: a quarter
+of the frame time); folding IN statistics into weights is done in fp32 and the result memoised in bf16;
+IN statistics are computed and cached in fp32 on refresh frames (:meth:`ibntrack.nn.norm.IBN.resolve`),
+and the maps come back as fp32.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ibntrack.nn.checkpoint import load_checkpoint, load_model
-from ibntrack.nn.fold import fold_model
+from ibntrack.nn.fold import FoldedConvIBN, fold_model
 from ibntrack.nn.norm import StreamState
 from ibntrack.nn.schedule import RefreshSchedule
 from ibntrack.nn.sparse import bind_schedule, get_stream_state, reset_stream, set_stream_state
@@ -39,6 +41,25 @@ def _pick_device(device: str | torch.device) -> torch.device:
     if text != "cpu" and not text.startswith("cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {text!r}")
     return torch.device(text)
+
+
+_LOW = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _store_weights_in(model: nn.Module, dtype: torch.dtype) -> None:
+    """Keep the folded convolutions' weights in ``dtype`` (autocast would round them on every call).
+
+    Plain convolutions (BN folded) are converted; a :class:`~ibntrack.nn.fold.FoldedConvIBN` keeps its
+    fp32 weights for folding IN statistics into them and memoises the folded result in ``dtype``, and
+    its refresh-frame weights are stored in ``dtype``. IBN parameters and BN statistics stay fp32.
+    """
+    for module in model.modules():
+        if type(module) is nn.Conv2d:
+            module.to(dtype)
+        elif isinstance(module, FoldedConvIBN):
+            module.folded_dtype = dtype
+            module.refresh_weight = module.refresh_weight.to(dtype)
+            module.refresh_bias = module.refresh_bias.to(dtype)
 
 
 class TorchBackend(StreamBackend):
@@ -84,6 +105,8 @@ class TorchBackend(StreamBackend):
         if self.channels_last:
             # Module.to takes memory_format at run time; torch's stubs do not list it
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if self.precision != "fp32" and fold:
+            _store_weights_in(self.model, _LOW[self.precision])
         bind_schedule(self.model, self.schedule)
 
     def __call__(self, images: Tensor) -> Maps:

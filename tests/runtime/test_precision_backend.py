@@ -48,6 +48,13 @@ def test_bf16_backend_matches_fp32_and_keeps_statistics_fp32():
             assert t.dtype == torch.float32 and t.is_contiguous(), name
             assert float((t - ra[name]).abs().max()) < 0.05 * float(ra[name].abs().max()) + 1e-3, name
     assert b.schedule.stats() == {"frames": 4, "refreshes": 2}
+    # weights are stored in bf16 once (not rounded by autocast on every call); folding stays fp32
+    from ibntrack.nn.fold import FoldedConvIBN
+
+    assert all(m.weight.dtype == torch.bfloat16 for m in b.model.modules() if type(m) is torch.nn.Conv2d)
+    folded = [m for m in b.model.modules() if isinstance(m, FoldedConvIBN)]
+    assert folded and all(m.weight.dtype == torch.float32 for m in folded)
+    assert all(w.dtype == torch.bfloat16 for m in folded for _, w, _ in m._folded.values())
     for sa, sb in zip(get_stream_state(a), get_stream_state(b), strict=True):
         assert sb.mean.dtype == torch.float32 and sb.var.dtype == torch.float32
         assert torch.allclose(sa.mean, sb.mean, rtol=0.05, atol=0.02)
