@@ -32,6 +32,7 @@ scenes give exactly 1.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import re
 from collections.abc import Iterable
@@ -51,8 +52,11 @@ __all__ = [
     "normalize_keyword",
     "parse_scene",
     "relevance",
+    "scene_sparsity",
     "sparsity_factor",
 ]
+
+log = logging.getLogger(__name__)
 
 RELEVANCE_METHODS: tuple[str, ...] = ("keywords", "semantic")
 
@@ -320,3 +324,22 @@ def sparsity_factor(relevance: float, s_min: int = 2, s_max: int = 5) -> int:
         raise ValueError(f"relevance must be in [0, 1], got {relevance!r}")
     levels = s_max - s_min + 1
     return min(s_max, s_min + math.floor(r * levels))
+
+
+def scene_sparsity(
+    live: str | Iterable[str] | Scene, train_scene: Iterable[str], source: str = "model"
+) -> int:
+    """The sparsity factor for ``live`` scene keywords: their relevance to the ``train_scene`` keywords.
+
+    An empty training scene gives relevance 0 (the most conservative factor) and a warning naming
+    ``source`` (the checkpoint or export it came from).
+    """
+    train = tuple(train_scene)
+    if not train:
+        log.warning("%s carries no training scene; relevance 0 (most conservative sparsity)", source)
+        r = 0.0
+    else:
+        r = relevance(parse_scene(live), parse_scene(train))
+    s = sparsity_factor(r)
+    log.info("scene relevance %.2f -> sparsity factor %d", r, s)
+    return s

@@ -27,7 +27,7 @@ from ibntrack.engine.stream import DEFAULT_DRIFT_THRESHOLD, StreamController
 from ibntrack.fileio import check_writable_dir, check_writable_file
 from ibntrack.ops.decode import decode
 from ibntrack.runtime import Backend, ModelCard, TorchBackend, open_backend
-from ibntrack.scene import parse_scene, relevance, sparsity_factor
+from ibntrack.scene import scene_sparsity
 from ibntrack.sizes import check_input_size
 from ibntrack.structures import Detections
 from ibntrack.tracking import MultiObjectTracker, TrackerConfig
@@ -36,23 +36,6 @@ from ibntrack.tracking.gmc import GMC
 __all__ = ["Tracker", "track", "SequenceSummary"]
 
 log = logging.getLogger(__name__)
-
-
-def scene_sparsity(scene: str | Sequence[str], card: ModelCard) -> int:
-    """The sparsity factor for live ``scene`` keywords: their relevance to the card's training scene.
-
-    A card without training scene gives relevance 0 (the most conservative factor) and a warning.
-    """
-    if not card.train_scene:
-        log.warning(
-            "%s carries no training scene; relevance 0 (most conservative sparsity)", card.source or "model"
-        )
-        r = 0.0
-    else:
-        r = relevance(parse_scene(scene), parse_scene(card.train_scene))
-    s = sparsity_factor(r)
-    log.info("scene relevance %.2f -> sparsity factor %d", r, s)
-    return s
 
 
 @dataclass
@@ -177,8 +160,8 @@ class Tracker:
         """Builds a tracker from a training checkpoint or an ONNX export.
 
         The sparsity factor is, in order: ``sparsity`` if given; else from the relevance of ``scene`` to
-        the model's training scene (:func:`scene_sparsity`); else 1 (exact IN) — for automatic relevance
-        use :func:`ibntrack.engine.stream.estimate_relevance`.
+        the model's training scene (:func:`ibntrack.scene.scene_sparsity`); else 1 (exact IN) — for
+        automatic relevance use :func:`ibntrack.engine.stream.estimate_relevance`.
 
         Association thresholds: the model card's calibrated ``tracker`` settings when it carries them
         (the shipped model does), else :class:`TrackerConfig`'s defaults; ``tracker_overrides``
@@ -197,7 +180,7 @@ class Tracker:
         )
         s = sparsity
         if s is None and scene:
-            s = scene_sparsity(scene, card)
+            s = scene_sparsity(scene, card.train_scene, card.source or "model")
         if "tracker_config" not in kwargs:
             base = TrackerConfig(**dict(card.tracker))
             kwargs["tracker_config"] = replace(base, **(tracker_overrides or {}))
