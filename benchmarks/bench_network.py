@@ -54,6 +54,7 @@ import torch
 from torch import nn
 
 from ibntrack import __version__
+from ibntrack.cliargs import input_size_wh
 from ibntrack.fileio import atomic_write_text
 from ibntrack.nn import (
     build_model,
@@ -116,14 +117,8 @@ class Case:
 
 
 def _parse_size(text: str) -> tuple[int, int]:
-    """``"576x320"`` (W×H) -> ``(H, W)``."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"sizes are WIDTHxHEIGHT such as 576x320, got {text!r}") from None
-    if h <= 0 or w <= 0 or h % 32 or w % 32:
-        raise argparse.ArgumentTypeError(f"width and height must be positive multiples of 32, got {text!r}")
-    return h, w
+    """``"576x320"`` (W×H, multiples of 32) -> ``(H, W)``."""
+    return input_size_wh(text)
 
 
 def _variants(arch: str, archs: Sequence[str], onnx_archs: Sequence[str], onnx: bool) -> list[Variant]:

@@ -28,6 +28,7 @@ import numpy as np
 from ibntrack.data.mot import write_gt, write_seqinfo
 from ibntrack.data.styles import DOMAINS
 from ibntrack.data.synth import SynthScene
+from ibntrack.sizes import parse_size
 
 
 def _clock() -> tuple[float, float]:
@@ -82,7 +83,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per domain; medians are reported")
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = parse_size(args.size)
     print(f"{args.frames} frames {width}x{height}, {args.objects} objects, seed {args.seed}, OpenCV 1 thread")
     print(
         f"{'domain':8s} {'fps wall':>9s} {'fps cpu':>8s}   ms/frame (cpu): simulate background render jpeg gt"

@@ -37,6 +37,7 @@ from ibntrack.fileio import atomic_write_text
 from ibntrack.losses.total import LossConfig, MotLoss
 from ibntrack.nn import build_model
 from ibntrack.precision import autocast, cpu_has_native_bf16
+from ibntrack.sizes import INPUT_MULTIPLE, parse_size
 
 
 def make_data(root: Path, frames: int, size: tuple[int, int], input_hw: tuple[int, int]) -> MOTDataset:
@@ -70,7 +71,7 @@ def main() -> None:
     p.add_argument("--md", type=Path, help="write the markdown table here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    w, h = (int(v) for v in args.input.lower().split("x"))
+    w, h = parse_size(args.input, multiple=INPUT_MULTIPLE)
     variants = args.variants.split(",")
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,9 +35,10 @@ import numpy as np
 import torch
 
 from ibntrack.data.synth import SynthScene
-from ibntrack.engine.checkpoint import load_model
 from ibntrack.engine.infer import Tracker
 from ibntrack.fileio import atomic_write_text
+from ibntrack.nn.checkpoint import load_model
+from ibntrack.sizes import INPUT_MULTIPLE, parse_size
 
 SHIPPED = Path(__file__).resolve().parents[1] / "ibntrack" / "assets" / "synth_summer_resnet18_ibn.pt"
 DOMAINS = ("summer", "winter", "night", "fog", "rain")
@@ -185,9 +186,10 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="write every sample and the analysis as JSON")
     p.add_argument("--md", type=Path, help="write the markdown summary here")
     args = p.parse_args()
-    w, h = (int(v) for v in args.size.lower().split("x"))
-    if w % 32 or h % 32:
-        p.error(f"--size must be multiples of 32, got {args.size}")
+    try:
+        w, h = parse_size(args.size, multiple=INPUT_MULTIPLE)
+    except ValueError as exc:
+        p.error(f"--size: {exc}")
     signal.signal(signal.SIGTERM, _interrupt)  # stop early like Ctrl-C: keep what was measured
 
     def checkpoint(partial: dict) -> None:  # every sample on disk, so a stopped run still tells
