@@ -255,6 +255,8 @@ class _Frame:
     vetoed: bool = False  # some pair was vetoed by appearance this frame
     iou_all: np.ndarray | None = None  # [T, N] 1 − IoU of predicted boxes, computed on first use
     one_class: bool | None = None  # every detection and track has the same class (set on first use)
+    sim_all: np.ndarray | None = None  # [T, N] cosine of smoothed track and detection embeddings
+    maha_all: np.ndarray | None = None  # [T, N] squared Mahalanobis distances (predicted, warped)
 
 
 class MultiObjectTracker:
@@ -437,6 +439,12 @@ class MultiObjectTracker:
             return pool, high
         return pool[state[pool] == _TRACKED], high
 
+    def _similarity(self, dets: _Frame) -> np.ndarray:
+        """``[T, N]`` cosine of every track's smoothed embedding with every detection's (once per frame)."""
+        if dets.sim_all is None:
+            dets.sim_all = self._table.emb @ dets.embeddings.T
+        return dets.sim_all
+
     def _clean_detections(self, dets: _Frame) -> np.ndarray:
         """``[N]`` bool: confident detections not covered by detections in front (their embeddings count)."""
         cfg = self.config
@@ -467,7 +475,7 @@ class MultiObjectTracker:
         if rel.size == 0:
             return cost, False
         table = self._table
-        sim = table.emb[rows[rel]] @ dets.embeddings[idx].T  # [R, M] cosine (unit rows)
+        sim = self._similarity(dets)[np.ix_(rows[rel], idx)]  # [R, M] cosine (unit rows)
         sub = cost[rel]
         if attract:
             app = 0.5 * (1.0 - sim)
@@ -495,8 +503,10 @@ class MultiObjectTracker:
         if rows.size == 0 or idx.size == 0:
             return pool, high
         table = self._table
-        cost = 1.0 - table.emb[rows] @ dets.embeddings[idx].T
-        maha = self.kalman.multi_gating_distance(table.means[rows], table.covs[rows], dets.xyah[idx])
+        cost = 1.0 - self._similarity(dets)[np.ix_(rows, idx)]
+        if dets.maha_all is None:  # every row against every detection, once per frame
+            dets.maha_all = self.kalman.multi_gating_distance(table.means, table.covs, dets.xyah)
+        maha = dets.maha_all[np.ix_(rows, idx)]
         cost[maha > CHI2INV95[4]] = np.inf
         matches, _, _ = linear_assignment(self._class_gate(rows, dets, idx, cost), self.config.reid_thresh)
         if matches.shape[0] == 0:
