@@ -111,7 +111,9 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.out:
         overrides.append(f"train.out_dir={args.out}")
     if args.train_scene:
-        words = [w.strip() for w in args.train_scene.replace(";", ",").split(",") if w.strip()]
+        from ibntrack.data.motio import split_list  # the one parser of keyword lists
+
+        words = list(split_list(args.train_scene))
         overrides.append(f"train.train_scene={words!r}".replace("'", '"'))
     if args.resume:
         overrides.append(f"train.resume={args.resume}")
