@@ -5,11 +5,11 @@ back within ``max_gap`` frames, the missing boxes can be filled in afterwards:
 
 - ``"linear"``: each coordinate (x, y, w, h) is interpolated linearly between the frames before and after
   the gap (filled rows get the lower of the two scores).
-- ``"gsi"``: linear filling, then every box of the track is replaced by a Gaussian-weighted average of
-  the track's boxes in time (kernel ``exp(−(t − s)² / (2 τ²))``, ``τ = tau`` frames): StrongSORT's
-  Gaussian-smoothed interpolation in spirit — StrongSORT fits a Gaussian-process regression per track;
-  this is the kernel smoother with the same RBF kernel and no noise model, which smooths jitter the same
-  way without fitting hyper-parameters.
+- ``"gsi"``: linear filling, then a Gaussian-process regression of each coordinate over time with an
+  RBF kernel (StrongSORT's Gaussian-smoothed interpolation: length scale ``clip(τ·log(τ³/n), 1/τ, τ²)``
+  for a track of ``n`` boxes, ``τ = tau``), with a small noise term so the boxes are smoothed a little,
+  not averaged over many frames (a moving camera makes image trajectories jerky; a wide average then
+  misplaces every box).
 
 Rows are MOTChallenge results ``frame, id, x, y, w, h, score`` (optionally a class column last), as
 :func:`ibntrack.data.motio.read_results` gives them.
@@ -88,18 +88,37 @@ def _fill_linear(track: np.ndarray, max_gap: int) -> np.ndarray:
 
 
 def _smooth(track: np.ndarray, tau: float, max_gap: int) -> np.ndarray:
-    """Gaussian kernel smoothing of x, y, w, h over time, within each run of consecutive frames."""
+    """Gaussian-process regression (RBF kernel) of x, y, w, h over time, per run of consecutive frames.
+
+    StrongSORT's GSI: length scale ``clip(τ·log(τ³ / n), 1/τ, τ²)`` for a track of ``n`` rows, a small
+    noise term (``_GP_NOISE``, relative to the kernel), posterior mean at the track's frames; the GP models
+    the residual of a least-squares straight line (a zero-mean GP would pull a walking target's first
+    and last boxes back towards its mean position). Runs longer
+    than ``_GP_CHUNK`` rows are solved in consecutive chunks (O(n³) otherwise).
+    """
     out = track.copy()
     frames = track[:, 0]
+    n = len(track)
+    scale = float(np.clip(tau * np.log(tau**3 / n), 1.0 / tau, tau**2))
     breaks = np.flatnonzero(np.diff(frames) > 1) + 1  # gaps longer than max_gap stay gaps
-    for seg in np.split(np.arange(len(track)), breaks):
-        if seg.size < 3:
-            continue
-        t = frames[seg]
-        k = np.exp(-0.5 * ((t[:, None] - t[None, :]) / tau) ** 2)  # [S, S]
-        k /= k.sum(axis=1, keepdims=True)
-        out[seg, 2:6] = k @ track[seg, 2:6]
+    for seg in np.split(np.arange(n), breaks):
+        for start in range(0, seg.size, _GP_CHUNK):
+            part = seg[start : start + _GP_CHUNK]
+            if part.size < 3:
+                continue
+            t = frames[part]
+            k = np.exp(-0.5 * ((t[:, None] - t[None, :]) / scale) ** 2)  # [S, S]
+            y = track[part, 2:6]
+            trend = np.column_stack([np.ones(part.size), t - t.mean()])  # a straight walk is the prior mean
+            beta, *_ = np.linalg.lstsq(trend, y, rcond=None)
+            resid = y - trend @ beta
+            alpha = np.linalg.solve(k + _GP_NOISE * np.eye(part.size), resid)
+            out[part, 2:6] = trend @ beta + k @ alpha
     return out
+
+
+_GP_NOISE = 1e-2
+_GP_CHUNK = 400
 
 
 def interpolate_file(
