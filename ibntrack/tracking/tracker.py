@@ -114,6 +114,11 @@ class TrackerConfig:
             re-find) only if it scores at least this ...
         emb_max_cover: ... and at most this fraction of its box is covered by detections in front of it
             (larger bottom edge).
+        buffered_iou: gated: after the first IoU pass, match the leftovers by the IoU of boxes grown by
+            this fraction of their size on every side (C-BIoU), up to ``buffered_iou_thresh``; 0 (default)
+            is off: on the benchmark it helped small boxes under a shaking camera (+3.8 HOTA) and cost
+            2.5-3.1 HOTA in crowds and at 10 fps.
+        buffered_iou_thresh: maximum ``1 − IoU`` of the buffered boxes.
         appearance_first: gated: before the IoU passes, match reliable tracks to clean detections by
             appearance alone inside the Kalman gate (``1 − cos <= reid_thresh``; FairMOT's order, but
             only where appearance has proven itself). +0.5-0.9 HOTA with good embeddings on the
@@ -161,6 +166,8 @@ class TrackerConfig:
     emb_max_cover: float = 0.3
     ocr_thresh: float = 0.0
     appearance_first: bool = True
+    buffered_iou: float = 0.0
+    buffered_iou_thresh: float = 0.8
     second_pass_lost: bool = True
     oru: int = 0
     frame_rate_noise: bool = True
@@ -213,6 +220,8 @@ class TrackerConfig:
             "emb_update_thresh",
             "emb_max_cover",
             "ocr_thresh",
+            "buffered_iou",
+            "buffered_iou_thresh",
         ):
             _check_range(name, getattr(self, name), 0.0, 1.0)
         if isinstance(self.oru, bool) or not isinstance(self.oru, int) or self.oru < 0:
@@ -425,6 +434,12 @@ class MultiObjectTracker:
             if appearance:
                 cost, veto = self._fuse_appearance(pool, dets, high, cost)
             pool, high = self._assign(pool, dets, high, cost, cfg.match_thresh_iou)  # a
+        if cfg.buffered_iou > 0 and pool.size and high.size:  # C-BIoU: small or fast boxes missed by IoU
+            b = cfg.buffered_iou
+            cost = iou_distance(_expand(dets.track_boxes[pool], b), _expand(dets.boxes[high], b))
+            if appearance:
+                cost, _ = self._fuse_appearance(pool, dets, high, cost, attract=False)
+            pool, high = self._assign(pool, dets, high, cost, cfg.buffered_iou_thresh)
         if cfg.ocr_thresh > 0 and pool.size and high.size:
             cost = iou_distance(self._table.obs_boxes[pool], dets.boxes[high])
             if appearance:
@@ -765,3 +780,10 @@ def _covered_fraction(boxes: np.ndarray) -> np.ndarray:
     inter[b[None, :, 3] <= b[:, None, 3]] = 0.0  # only boxes in front
     area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
     return np.minimum(inter.sum(axis=1) / area, 1.0)
+
+
+def _expand(boxes: np.ndarray, ratio: float) -> np.ndarray:
+    """``[K, 4]`` xyxy boxes grown by ``ratio`` of their width / height on every side (C-BIoU's buffer)."""
+    b = np.asarray(boxes, dtype=np.float64)
+    pad = ratio * (b[:, 2:] - b[:, :2])
+    return np.concatenate([b[:, :2] - pad, b[:, 2:] + pad], axis=1)
