@@ -10,24 +10,26 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DistributedSampler, Sampler
+from torch.utils.data import DistributedSampler
 
 from ibntrack.config import Config, TrainConfig
 from ibntrack.engine.distributed import DistEnv
 from ibntrack.engine.train_checkpoint import load_finetune
 
 __all__ = [
+    "EpochSampler",
     "TrainModule",
     "build_module",
     "build_optimizer",
     "build_scheduler",
+    "check_data",
     "freeze_stages",
     "load_data",
     "lr_factor",
@@ -56,8 +58,8 @@ class TrainModule(nn.Module):
 
     def __init__(self, model: nn.Module, loss: nn.Module) -> None:
         super().__init__()
-        self.model = model
-        self.loss = loss
+        self.model: Any = model  # a TrackerNet (or any network with ``.config``)
+        self.loss: Any = loss
 
     def forward(self, images: Tensor, targets: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         """``images [N,3,H,W]`` float32, batched targets of `build_targets` -> ``(loss, parts)``.
@@ -129,6 +131,28 @@ def _loader_kwargs(cfg: Config) -> dict[str, Any]:
     return kwargs
 
 
+def check_data(cfg: Config, env: DistEnv, num_ids: int, frames: int) -> None:
+    """Refuses data the run cannot train on: no identities, a batch that does not divide over the
+    ranks or is larger than the data (``frames``).
+    """
+    tc = cfg.train
+    if num_ids < 1:
+        raise ValueError(
+            f"the training data ({', '.join(cfg.data.train)}) has no identities: every track id is "
+            "unknown, so the ReID branch cannot be trained; check gt.txt and data.class_map"
+        )
+    if tc.batch_size % env.world_size:
+        raise ValueError(
+            f"train.batch_size ({tc.batch_size}) must be divisible by the number of processes "
+            f"({env.world_size}); it is the global batch, split evenly over the ranks"
+        )
+    if frames < tc.batch_size:
+        raise ValueError(
+            f"train.batch_size ({tc.batch_size}) is larger than the training set ({frames} "
+            "frames); lower train.batch_size or add data"
+        )
+
+
 def make_dataset(sequences: list[Any], cfg: Config, augment: bool) -> Any:
     """The :class:`~ibntrack.data.MOTDataset` of ``sequences`` at the configured input size."""
     from ibntrack.data import MOTDataset
@@ -136,7 +160,7 @@ def make_dataset(sequences: list[Any], cfg: Config, augment: bool) -> Any:
     d = cfg.data
     return MOTDataset(
         sequences,
-        input_size=tuple(d.input_size),
+        input_size=(int(d.input_size[0]), int(d.input_size[1])),
         num_classes=d.num_classes,
         augment=augment,
         max_objs=d.max_objs,
@@ -145,7 +169,17 @@ def make_dataset(sequences: list[Any], cfg: Config, augment: bool) -> Any:
     )
 
 
-def make_sampler(dataset: Any, sequences: list[Any], cfg: Config, env: DistEnv) -> Sampler:
+class EpochSampler(Protocol):
+    """A sampler of one rank's share of each epoch (``DistributedSampler``, ``WeightedMixSampler``)."""
+
+    def __iter__(self) -> Iterator[int]: ...
+
+    def __len__(self) -> int: ...
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+
+def make_sampler(dataset: Any, sequences: list[Any], cfg: Config, env: DistEnv) -> EpochSampler:
     """This rank's share of each epoch: shuffled frames, or per-dataset shares (``data.train_weights``)."""
     tc = cfg.train
     if cfg.data.train_weights:  # per-dataset shares of every epoch (ibntrack.data.mixing)
@@ -201,7 +235,8 @@ def build_module(
         for p in (loss.s_det, loss.s_id):
             p.requires_grad_(False)
     finetune_scene = load_finetune(model, loss, tc.finetune, num_ids) if tc.finetune else []
-    module = TrainModule(model, loss).to(env.device, memory_format=memory_format)
+    module = TrainModule(model, loss).to(env.device)
+    module = module.to(memory_format=memory_format)  # type: ignore[call-overload]  # not in torch's stubs
     if env.device.type == "cuda" and env.world_size > 1:  # DDP on CPU refuses SyncBatchNorm
         module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     return module, finetune_scene

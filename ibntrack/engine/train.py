@@ -33,6 +33,7 @@ from ibntrack.engine.build import (
     build_module,
     build_optimizer,
     build_scheduler,
+    check_data,
     freeze_stages,
     load_data,
     make_dataset,
@@ -109,7 +110,7 @@ class Trainer:
         sequences = load_data(cfg.data.train, cfg, "train")
         self.dataset = make_dataset(sequences, cfg, augment=cfg.data.augment)
         self.num_ids = int(self.dataset.num_ids)
-        _check_data(cfg, env, self.num_ids, len(self.dataset))
+        check_data(cfg, env, self.num_ids, len(self.dataset))
         self.batch_per_rank = tc.batch_size // env.world_size
         self.sampler = make_sampler(self.dataset, sequences, cfg, env)
         self.steps_per_epoch = len(self.sampler) // self.batch_per_rank
@@ -313,7 +314,7 @@ class Trainer:
     def _validate(self) -> dict[str, float] | None:
         """Mean loss terms on the validation set, on rank 0 (identities unknown: detection terms only)."""
         result = None
-        if self.env.is_main:
+        if self.env.is_main and self.val_dataset is not None:
             loader = DataLoader(
                 self.val_dataset,
                 batch_size=self.batch_per_rank,
@@ -396,25 +397,6 @@ class Trainer:
             set_rng_state(ckpt["rng"])
         if self.env.is_main:
             log.info("resuming %s at epoch %d, step %d", path, self.epoch + 1, self.step)
-
-
-def _check_data(cfg: Config, env: DistEnv, num_ids: int, frames: int) -> None:
-    tc = cfg.train
-    if num_ids < 1:
-        raise ValueError(
-            f"the training data ({', '.join(cfg.data.train)}) has no identities: every track id is "
-            "unknown, so the ReID branch cannot be trained; check gt.txt and data.class_map"
-        )
-    if tc.batch_size % env.world_size:
-        raise ValueError(
-            f"train.batch_size ({tc.batch_size}) must be divisible by the number of processes "
-            f"({env.world_size}); it is the global batch, split evenly over the ranks"
-        )
-    if frames < tc.batch_size:
-        raise ValueError(
-            f"train.batch_size ({tc.batch_size}) is larger than the training set ({frames} "
-            "frames); lower train.batch_size or add data"
-        )
 
 
 def _unique(hooks: list[Callback]) -> list[Callback]:

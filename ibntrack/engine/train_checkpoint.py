@@ -44,7 +44,9 @@ RESUME_FIXED = ("lr", "optimizer", "weight_decay", "seed")
 
 def rng_state() -> dict[str, Any]:
     """Global RNG states as tensors and plain lists (``weights_only``-loadable)."""
-    _, keys, pos, has_gauss, cached = np.random.get_state()
+    legacy = np.random.get_state(legacy=True)
+    assert isinstance(legacy, tuple)  # legacy=True: ("MT19937", keys, pos, has_gauss, cached)
+    _, keys, pos, has_gauss, cached = legacy
     version, internal, gauss_next = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
