@@ -121,8 +121,8 @@ class TrackerConfig:
         buffered_iou_thresh: maximum ``1 − IoU`` of the buffered boxes.
         appearance_first: gated: before the IoU passes, match reliable tracks to clean detections by
             appearance alone inside the Kalman gate (``1 − cos <= reid_thresh``; FairMOT's order, but
-            only where appearance has proven itself). +0.5-0.9 HOTA with good embeddings on the
-            benchmark; it never runs for weak embeddings (no reliable track).
+            only where appearance has proven itself). −0.1 to +0.9 HOTA with clean embeddings on the
+            benchmark's sets; it never runs for weak embeddings (no reliable track).
         second_pass_lost: step 4 (low-score detections) also re-finds LOST tracks by IoU with their
             extrapolated boxes, not only TRACKED ones (ByteTrack's rule): a target coming out of an
             occlusion is first detected with a low score. +0.3-2.1 HOTA without embeddings.
@@ -511,7 +511,7 @@ class MultiObjectTracker:
 
         Runs first (``appearance_first``, one global assignment over tracked and lost tracks: giving it
         only the lost ones lets them take detections from tracked tracks, which multiplied identity
-        switches 2-9x on the benchmark) and again after the IoU passes (step c).
+        switches 2-5x on the benchmark) and again after the IoU passes (step c).
         """
         rows = pool[dets.reliable[pool]]
         idx = high[dets.clean[high]]
