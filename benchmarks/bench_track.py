@@ -57,7 +57,7 @@ from bench_network import count_flops  # noqa: E402  (the FLOP counter of the ne
 
 from ibntrack.data.synth import generate_sequence  # noqa: E402
 from ibntrack.data.transforms import letterbox, to_tensor  # noqa: E402
-from ibntrack.engine.infer import Tracker, scene_sparsity, track  # noqa: E402
+from ibntrack.engine.infer import Tracker, track  # noqa: E402
 from ibntrack.engine.sources import open_sources  # noqa: E402
 from ibntrack.eval.metrics import evaluate  # noqa: E402
 from ibntrack.export import export_model  # noqa: E402
@@ -67,6 +67,7 @@ from ibntrack.nn import build_model, get_stream_state, set_stream_state  # noqa:
 from ibntrack.nn.checkpoint import load_model  # noqa: E402
 from ibntrack.precision import cpu_has_native_bf16  # noqa: E402
 from ibntrack.runtime import ModelCard, OnnxBackend, TorchBackend  # noqa: E402
+from ibntrack.scene import scene_sparsity  # noqa: E402
 from ibntrack.version import __version__  # noqa: E402
 
 log = logging.getLogger("bench_track")
@@ -91,11 +92,12 @@ class Plan:
     matmul: int
     calib_frames: int
     r50_repeats: int  # resnet50 at 1088x608 is ~100x the shipped model's work: fewer repetitions
+    r50_size: tuple[int, int] = (608, 1088)  # (H, W)
     r50: bool = True
 
 
 PLANS = {
-    "quick": Plan(2, 10, 2, 40, ("summer", "winter"), 1, 3, 1024, 8, 1),
+    "quick": Plan(2, 10, 2, 40, ("summer", "winter"), 1, 3, 1024, 8, 1, r50_size=(320, 576)),
     "full": Plan(5, 20, 5, 100, DOMAINS, 3, 6, 2048, 32, 3),
 }
 
@@ -226,7 +228,7 @@ def run_tracking(
     trk = Tracker(backend, case.card)
     for seq in seqs:
         src = open_sources(seq)[0]
-        s = scene_sparsity(src.scene, case.card) if src.scene else SPARSITY
+        s = scene_sparsity(src.scene, case.card.train_scene, case.name) if src.scene else SPARSITY
         backend.set_sparsity(s)
         t0 = time.perf_counter()
         (summary,) = track(seq, tracker=trk, out_dir=out, progress=False, max_frames=max_frames)
@@ -320,7 +322,8 @@ def report(
             f"{hota[v]['HOTA'] - hota['fp32']['HOTA']:+.1f} | {per} |"
         )
     if r50_e2e:
-        lines += ["", "End to end, resnet50-ibn 1088×608 (random weights, one generated sequence):", ""]
+        h, w = cases[1].input_size
+        lines += ["", f"End to end, resnet50-ibn {w}×{h} (random weights, one generated sequence):", ""]
         lines += ["| variant | frames/s | × fp32 |", "|---|---|---|"]
         b = statistics.median(r50_e2e["fp32"])
         for v in VARIANTS:
@@ -396,9 +399,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cases = [Case("shipped", card.require_input_size(), model.eval(), card, twin)]
         if plan.r50 and not args.no_r50:
             r50 = _calibrated("resnet50-ibn")
-            r50_card = ModelCard(config=r50.config, input_size=(608, 1088))
+            r50_card = ModelCard(config=r50.config, input_size=plan.r50_size)  # --quick: 576x320
             r50_twin = _calibrated("resnet50") if args.r50_twin else None
-            cases.append(Case("resnet50-ibn", (608, 1088), r50, r50_card, r50_twin))
+            cases.append(Case("resnet50-ibn", plan.r50_size, r50, r50_card, r50_twin))
         frames: dict[str, list[torch.Tensor]] = {}
         for case in cases:
             h, w = case.input_size
