@@ -1,7 +1,7 @@
 """Read frames ahead on a thread while the network runs on the current one.
 
-Decoding a JPEG or a video frame (OpenCV, which releases the GIL) costs about 1 ms for a 640×352 frame and
-8–10 ms for 1080p on this project's CPU: time the tracking loop would otherwise spend waiting. A
+Decoding a JPEG or a video frame (OpenCV, which releases the GIL) costs about 1 ms for a 640×352 frame on
+this project's CPU, more for larger frames: time the tracking loop would otherwise spend waiting. A
 :class:`Prefetcher` runs the source's iterator on a daemon thread, ``depth`` frames ahead, and hands the
 frames over in order; exceptions of the source are re-raised in the consumer at the position they
 happened, and closing it (or leaving its ``with`` block) stops the reader.
