@@ -55,9 +55,7 @@ class StreamController:
             event-driven refresh off (pure every-s-frames schedule).
     """
 
-    def __init__(
-        self, model: Streamable, drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD
-    ) -> None:
+    def __init__(self, model: Streamable, drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD) -> None:
         if drift_threshold is not None and drift_threshold <= 0:
             raise ValueError(f"drift_threshold must be > 0 or None, got {drift_threshold}")
         self.model = model
