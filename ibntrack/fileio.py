@@ -158,7 +158,8 @@ def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
 
 
 def check_writable_file(path: str | os.PathLike, what: str) -> Path:
-    """Makes sure ``path`` can be written as a file: not a folder, and its folder writable.
+    """Makes sure ``path`` can be written as a file: not a folder, and its folder writable (an atomic
+    write replaces the file by a rename, so the folder's permission is what counts).
 
     Raises:
         OutputError: ``path`` is a folder, or its folder cannot be created or written.
@@ -168,8 +169,6 @@ def check_writable_file(path: str | os.PathLike, what: str) -> Path:
         raise OutputError(f"{what}: {path} is a folder; the output must be a file path")
     check_writable_dir(path.parent, what)
     remove_stale_temps(path)  # leftovers of a killed earlier run
-    if path.exists() and not os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):
-        raise OutputError(f"{what}: {path} exists and cannot be replaced (read-only)")
     return path
 
 

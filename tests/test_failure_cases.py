@@ -23,11 +23,10 @@ from ibntrack.cli import main
 from ibntrack.config import load_config
 from ibntrack.data.motio import read_results
 from ibntrack.data.synth import generate_sequence
-from ibntrack.engine.checkpoint import save_checkpoint
 from ibntrack.engine.infer import Tracker, track
 from ibntrack.engine.sources import SourceError, open_sources
 from ibntrack.fileio import OutputError, atomic_write_text, remove_stale_temps, temp_path
-from ibntrack.nn import build_model
+from tests.tiny import save_tiny_checkpoint
 
 INPUT = (64, 96)  # (H, W)
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,23 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
     """A tiny checkpoint whose heatmap fires everywhere, so every frame yields tracks."""
-    torch.manual_seed(0)
-    model = build_model("resnet18-ibn", num_classes=1, emb_dim=8, width=0.25, head_conv=16)
-    with torch.no_grad():
-        model.heads.heads["hm"][-1].bias.fill_(3.0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(
-        path,
-        {
-            "model": model.state_dict(),
-            "model_config": model.config.to_dict(),
-            "class_names": ["pedestrian"],
-            "input_size": list(INPUT),
-            "num_ids": 5,
-            "train_scene": ["summer"],
-        },
-    )
-    return path
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", 3.0)
 
 
 @pytest.fixture()

@@ -13,8 +13,7 @@ pytest.importorskip("optuna")
 from ibntrack.cli import main  # noqa: E402
 from ibntrack.data.mot import load_sequence, read_results  # noqa: E402
 from ibntrack.data.synth import generate_sequence  # noqa: E402
-from ibntrack.engine.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from ibntrack.nn import build_model  # noqa: E402
+from ibntrack.engine.checkpoint import load_checkpoint  # noqa: E402
 from ibntrack.structures import Detections  # noqa: E402
 from ibntrack.tracking import TrackerConfig  # noqa: E402
 from ibntrack.tune import (  # noqa: E402
@@ -26,28 +25,13 @@ from ibntrack.tune import (  # noqa: E402
     tune,
     write_settings,
 )
+from tests.tiny import save_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build_model("resnet18-ibn", emb_dim=8, width=0.25, head_conv=16)
-    with torch.no_grad():
-        model.heads.heads["hm"][-1].bias.fill_(0.5)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(
-        path,
-        {
-            "model": model.state_dict(),
-            "model_config": model.config.to_dict(),
-            "class_names": ["pedestrian"],
-            "input_size": [64, 96],
-            "num_ids": 5,
-            "train_scene": ["summer"],
-            "tracker": {"det_thresh": 0.55, "new_track_thresh": 0.6},
-        },
-    )
-    return path
+    return save_tiny_checkpoint(path, 0.5, tracker={"det_thresh": 0.55, "new_track_thresh": 0.6})
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from ibntrack.cli import main
 from ibntrack.data.mot import read_results
@@ -13,6 +12,7 @@ from ibntrack.data.synth import generate_sequence
 from ibntrack.engine.infer import Tracker, track
 from ibntrack.nn import build_model, stream_stats
 from ibntrack.nn.checkpoint import save_checkpoint
+from tests.tiny import save_tiny_checkpoint
 
 INPUT = (64, 96)  # (H, W)
 
@@ -20,23 +20,8 @@ INPUT = (64, 96)  # (H, W)
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     """A tiny two-class checkpoint whose heatmap fires everywhere, so every stage has work to do."""
-    torch.manual_seed(0)
-    model = build_model("resnet18-ibn", num_classes=2, emb_dim=8, width=0.25, head_conv=16)
-    with torch.no_grad():
-        model.heads.heads["hm"][-1].bias.fill_(3.0)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(
-        path,
-        {
-            "model": model.state_dict(),
-            "model_config": model.config.to_dict(),
-            "class_names": ["pedestrian", "vehicle"],
-            "input_size": list(INPUT),
-            "num_ids": 5,
-            "train_scene": ["summer", "street", "day"],
-        },
-    )
-    return path
+    return save_tiny_checkpoint(path, 3.0, ("pedestrian", "vehicle"), train_scene=["summer", "street", "day"])
 
 
 @pytest.fixture(scope="module")
@@ -161,9 +146,10 @@ def test_track_with_onnxruntime_matches_torch(ckpt, seq, tmp_path):
 
 def test_checkpoint_without_scene_warns_and_is_conservative(tmp_path, caplog):
     model = build_model("resnet18-ibn", num_classes=1, emb_dim=8, width=0.25, head_conv=8)
-    path = save_checkpoint(tmp_path / "noscene.pt", {"model": model.state_dict(),
-                                                     "model_config": model.config.to_dict(),
-                                                     "input_size": list(INPUT)})
+    path = save_checkpoint(
+        tmp_path / "noscene.pt",
+        {"model": model.state_dict(), "model_config": model.config.to_dict(), "input_size": list(INPUT)},
+    )
     with caplog.at_level("WARNING"):
         tracker = Tracker.from_checkpoint(path, scene="summer, street")
     assert "no training scene" in caplog.text

@@ -2,35 +2,17 @@
 
 import numpy as np
 import pytest
-import torch
 
 from ibntrack.cli import main
 from ibntrack.data.mot import read_results
 from ibntrack.data.synth import generate_sequence
 from ibntrack.engine.infer import Tracker
-from ibntrack.nn import build_model
-from ibntrack.nn.checkpoint import save_checkpoint
+from tests.tiny import save_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build_model("resnet18-ibn", num_classes=1, emb_dim=8, width=0.25, head_conv=16)
-    with torch.no_grad():
-        model.heads.heads["hm"][-1].bias.fill_(3.0)  # fires everywhere: every stage has work
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(
-        path,
-        {
-            "model": model.state_dict(),
-            "model_config": model.config.to_dict(),
-            "class_names": ["pedestrian"],
-            "input_size": [64, 96],
-            "num_ids": 5,
-            "train_scene": ["summer"],
-        },
-    )
-    return path
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", 3.0)
 
 
 def test_track_with_cmc_and_interpolation(ckpt, tmp_path):
