@@ -103,7 +103,7 @@ def _loop(tracker, frames, size, every, scene_frames, objects, samples, result, 
                     "rss_mib": round(rss_mib(), 2),
                     "ms_per_frame": round(1e3 * c_window / window, 3),
                     "wall_ms_per_frame": round(1e3 * t_window / window, 3),
-                    "live_rows": len(tracker.mot._table),  # tracks held (tracked + lost)
+                    "live_rows": len(tracker.mot.tracked_tracks) + len(tracker.mot.lost_tracks),
                     "ids_issued": max((t.track_id for t in tracks), default=0),
                     "elapsed_s": round(time.perf_counter() - t0, 1),
                 }
