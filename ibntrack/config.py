@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ibntrack.data.transforms import PHOTOMETRIC
 from ibntrack.fileio import atomic_write_text, load_yaml
 from ibntrack.losses.total import LossConfig
 from ibntrack.nn.model import ModelConfig
@@ -54,6 +55,8 @@ class DataConfig:
             ``None`` keeps the loader's default (pedestrians).
         min_visibility: ground-truth boxes less visible than this are ignored.
         augment: random photometric and geometric augmentation of training frames.
+        photometric: ``basic`` (HSV jitter) or ``strong`` (also brightness, contrast, gamma, colour,
+            noise and blur over wide ranges; :func:`ibntrack.data.transforms.photometric`).
         workers: DataLoader worker processes per rank (0 = load in the main process).
         frame_step: use every n-th frame of each sequence.
         max_objs: maximum objects per frame in the targets (extra objects are dropped).
@@ -68,6 +71,7 @@ class DataConfig:
     class_map: dict[int, int] | None = None
     min_visibility: float = 0.0
     augment: bool = True
+    photometric: str = "basic"
     workers: int = 2
     frame_step: int = 1
     max_objs: int = 256
@@ -83,6 +87,8 @@ class DataConfig:
             )
         if not 0.0 <= self.min_visibility <= 1.0:
             raise ValueError(f"data.min_visibility must be in [0, 1], got {self.min_visibility}")
+        if self.photometric not in PHOTOMETRIC:
+            raise ValueError(f"data.photometric must be one of {PHOTOMETRIC}, got {self.photometric!r}")
         if self.workers < 0:
             raise ValueError(f"data.workers must be >= 0, got {self.workers}")
         if self.frame_step < 1:

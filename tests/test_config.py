@@ -75,6 +75,7 @@ def test_defaults_without_a_file():
         ("train.lr", ["section.key=value"]),
         ("data.input_size=[65, 96]", ["multiples of 32"]),
         ("model.arch=resnet7", ["arch must be one of"]),
+        ("data.photometric=heavy", ["data.photometric must be one of", "strong"]),
     ],
 )
 def test_override_errors_name_the_key(override, needles):

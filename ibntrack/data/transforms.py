@@ -22,6 +22,7 @@ __all__ = [
     "hsv_jitter",
     "letterbox",
     "letterbox_boxes",
+    "photometric",
     "random_affine",
     "to_tensor",
     "to_tensor_batch",
@@ -105,6 +106,10 @@ class AugmentConfig:
         min_visible: boxes with less than this fraction of their transformed area inside the image are
             dropped.
         border: fill colour (BGR) of uncovered pixels.
+        photometric: ``"basic"`` (the HSV jitter only) or ``"strong"``: :func:`photometric` after the
+            HSV jitter — brightness, contrast, gamma, colour balance, sensor noise and blur over wide
+            ranges, so that a model trained on one visual style sees many (the "BN + strong photometric
+            augmentation" baseline of the cross-domain experiment).
     """
 
     degrees: float = 5.0
@@ -118,6 +123,15 @@ class AugmentConfig:
     min_area: float = 8.0
     min_visible: float = 0.2
     border: tuple[int, int, int] = (127, 127, 127)
+    photometric: str = "basic"
+
+    def __post_init__(self) -> None:
+        if self.photometric not in PHOTOMETRIC:
+            raise ValueError(f"photometric must be one of {PHOTOMETRIC}, got {self.photometric!r}")
+
+
+#: Values of ``AugmentConfig.photometric`` / ``data.photometric``.
+PHOTOMETRIC = ("basic", "strong")
 
 
 def random_affine(
@@ -208,6 +222,38 @@ def hsv_jitter(
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
 
 
+def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Strong photometric augmentation: every colour-space change a camera or the weather can make to a
+    scene without moving it, each drawn independently.
+
+    In order, on float pixels ``x`` in [0, 1]: brightness gain ``x·g``, ``g`` log-uniform in [0.3, 1.6];
+    contrast ``m + c·(x - m)`` about the image mean ``m``, ``c`` in [0.4, 1.5]; gamma ``x**γ``, ``γ``
+    log-uniform in [0.5, 2]; colour balance, one gain in [0.7, 1.3] per channel; then, each with
+    probability 0.5, Gaussian sensor noise (σ up to 12 grey levels) and Gaussian blur (σ up to 1.5 px).
+
+    Args:
+        image: uint8 BGR [H, W, 3].
+
+    Returns:
+        A new uint8 BGR image of the same shape.
+    """
+    x = image.astype(np.float32) * (1.0 / 255.0)
+    x *= np.float32(np.exp(rng.uniform(np.log(0.3), np.log(1.6))))
+    mean = x.mean()
+    x = mean + np.float32(rng.uniform(0.4, 1.5)) * (x - mean)
+    np.clip(x, 0.0, 1.0, out=x)
+    x **= np.float32(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
+    x *= rng.uniform(0.7, 1.3, size=3).astype(np.float32)  # per BGR channel
+    x *= 255.0
+    if rng.random() < 0.5:
+        x += rng.normal(0.0, rng.uniform(0.0, 12.0), size=x.shape).astype(np.float32)
+    blur = rng.uniform(0.0, 1.5) if rng.random() < 0.5 else 0.0
+    out = np.clip(x, 0, 255).round().astype(np.uint8)
+    if blur > 0.2:
+        out = cv2.GaussianBlur(out, (0, 0), blur)
+    return out
+
+
 def horizontal_flip(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mirrors the image left-right: ``x -> W - x`` for boxes float [M, 4] xyxy (new arrays)."""
     w = image.shape[1]
@@ -219,7 +265,8 @@ def horizontal_flip(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, n
 def augment(
     image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, config: AugmentConfig = AugmentConfig()
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random affine, HSV jitter and horizontal flip, in that order.
+    """Random affine, HSV jitter, strong photometric changes (``config.photometric == "strong"``) and
+    horizontal flip, in that order.
 
     Returns:
         ``(image, boxes float32 [K, 4], keep int64 [K])`` as :func:`random_affine`.
@@ -230,6 +277,8 @@ def augment(
     )  # fmt: skip
     if config.hsv_h > 0 or config.hsv_s > 0 or config.hsv_v > 0:
         image = hsv_jitter(image, rng, config.hsv_h, config.hsv_s, config.hsv_v)
+    if config.photometric == "strong":
+        image = photometric(image, rng)
     if rng.random() < config.flip:
         image, boxes = horizontal_flip(image, boxes)
     return image, boxes, keep

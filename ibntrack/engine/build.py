@@ -156,6 +156,7 @@ def check_data(cfg: Config, env: DistEnv, num_ids: int, frames: int) -> None:
 def make_dataset(sequences: list[Any], cfg: Config, augment: bool) -> Any:
     """The :class:`~ibntrack.data.MOTDataset` of ``sequences`` at the configured input size."""
     from ibntrack.data import MOTDataset
+    from ibntrack.data.transforms import AugmentConfig
 
     d = cfg.data
     return MOTDataset(
@@ -166,6 +167,7 @@ def make_dataset(sequences: list[Any], cfg: Config, augment: bool) -> Any:
         max_objs=d.max_objs,
         seed=cfg.train.seed,
         frame_step=d.frame_step,
+        augment_config=AugmentConfig(photometric=d.photometric),
     )
 
 

@@ -15,6 +15,7 @@ from ibntrack.data.transforms import (
     hsv_jitter,
     letterbox,
     letterbox_boxes,
+    photometric,
     random_affine,
     to_tensor,
     to_tensor_batch,
@@ -98,3 +99,61 @@ def test_horizontal_flip_and_hsv():
     colourful = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
     out = hsv_jitter(colourful, rng, hue=0.0, saturation=0.0, value=0.0)  # identity up to HSV rounding
     assert out.shape == colourful.shape and np.abs(out.astype(int) - colourful).max() <= 8
+
+
+class Scripted:
+    """A generator whose ``uniform`` draws come from a script (``size=`` gives an array); ``random``
+    returns 0.9, so photometric's noise and blur (probability 0.5 each) are skipped."""
+
+    def __init__(self, *draws):
+        self.draws = list(draws)
+
+    def uniform(self, lo, hi, size=None):
+        value = self.draws.pop(0)
+        return np.asarray(value) if size is not None else value
+
+    def random(self):
+        return 0.9
+
+
+def test_photometric_by_hand():
+    # constant 0.2: gain 1.5 -> 0.3; contrast about the mean leaves a flat image alone; gamma 2 -> 0.09;
+    # channel gains 1.0 / 1.2 / 0.8 -> 22.95 / 27.54 / 18.36 grey levels
+    flat = np.full((4, 6, 3), 51, np.uint8)
+    out = photometric(flat, Scripted(np.log(1.5), 0.9, np.log(2.0), [1.0, 1.2, 0.8]))
+    assert out.dtype == np.uint8 and out.shape == flat.shape
+    assert out.reshape(-1, 3).tolist() == [[23, 28, 18]] * 24
+    # two levels 0.2 / 0.6 (mean 0.4), contrast 0.75: 0.25 / 0.55 -> 63.75 / 140.25 grey levels
+    two = np.full((4, 6, 3), 51, np.uint8)
+    two[:, 3:] = 153
+    out = photometric(two, Scripted(0.0, 0.75, 0.0, [1.0, 1.0, 1.0]))
+    assert out[:, :3].tolist() == [[[64] * 3] * 3] * 4 and out[:, 3:].tolist() == [[[140] * 3] * 3] * 4
+
+
+def test_photometric_is_strong_and_keeps_content_in_place():
+    image = np.full((32, 48, 3), 60, np.uint8)
+    image[8:24, 12:36] = 200  # a bright object on a dark background
+    means = []
+    for seed in range(60):
+        out = photometric(image, np.random.default_rng(seed)).astype(float)
+        inside, outside = out[10:22, 14:34].mean(), np.concatenate([out[:6].ravel(), out[26:].ravel()]).mean()
+        assert inside > outside  # every change is pointwise monotone: nothing moves or inverts
+        means.append(out.mean() / image.mean())
+    assert min(means) < 0.5 and max(means) > 1.3  # brightness varies over a wide range
+
+
+def test_photometric_choice_is_checked():
+    assert AugmentConfig(photometric="strong").photometric == "strong"
+    with pytest.raises(ValueError, match="photometric must be one of"):
+        AugmentConfig(photometric="heavy")
+
+
+def test_augment_strong_changes_colours_only():
+    image = np.full((96, 160, 3), 127, np.uint8)
+    image[20:50, 10:40] = (0, 0, 255)
+    boxes = np.array([[10, 20, 40, 50]])
+    basic, strong = AugmentConfig(flip=0.0), AugmentConfig(flip=0.0, photometric="strong")
+    out_b, boxes_b, _ = augment(image, boxes, np.random.default_rng(3), basic)
+    out_s, boxes_s, _ = augment(image, boxes, np.random.default_rng(3), strong)
+    np.testing.assert_array_equal(boxes_b, boxes_s)  # same geometry draw
+    assert np.abs(out_b.astype(int) - out_s).mean() > 2
