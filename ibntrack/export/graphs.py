@@ -7,6 +7,11 @@ Each :class:`~ibntrack.nn.fold.FoldedConvIBN` of a folded network becomes an :cl
 * cached form — the statistics come in as graph inputs (each ``[k_i]``) and IN is one per-channel
   affine map after a convolution whose weights stay graph constants.
 
+An IBN layer that follows no convolution (IBN-b's IN after a residual addition, left unfolded by
+:func:`~ibntrack.nn.fold.fold_model`) becomes an :class:`_ExportIBN` with the same two forms, minus the
+convolution. The graphs' statistics are numbered in module order, the order of
+:func:`ibntrack.nn.sparse.ibn_layers` and so of the torch model's stream state.
+
 Why the cached graph does not fold IN into the convolution weights as the torch model does: weights
 computed at run time are not graph constants, so ONNX Runtime cannot prepack them or use its blocked
 (NCHWc) convolutions for those layers. Measured on a 2-core EPYC, one thread: resnet18-ibn at 576×320 ran
@@ -24,6 +29,7 @@ from torch import Tensor, nn
 
 from ibntrack.nn.fold import FoldedConvIBN
 from ibntrack.nn.model import TrackerNet
+from ibntrack.nn.norm import IBN
 from ibntrack.runtime.base import MAP_NAMES
 
 __all__ = ["build_graph"]
@@ -35,6 +41,17 @@ class _StatsIO:
     def __init__(self, n_layers: int) -> None:
         self.given: list[tuple[Tensor, Tensor]] = []
         self.computed: list[tuple[Tensor, Tensor] | None] = [None] * n_layers
+
+
+def _in_stats(x_in: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-image IN statistics of ``x_in: [N, k, h, w]`` in two passes, as the torch layers compute them.
+
+    Returns:
+        ``(mean [N, k, 1, 1], x_in − mean [N, k, h, w], biased var [N, k, 1, 1])``.
+    """
+    mean = x_in.mean(dim=(2, 3), keepdim=True)
+    centred = x_in - mean
+    return mean, centred, (centred * centred).mean(dim=(2, 3), keepdim=True)
 
 
 class _ExportConvIBN(nn.Module):
@@ -70,10 +87,8 @@ class _ExportConvIBN(nn.Module):
         f, ibn = self.folded, self.folded.ibn
         k = ibn.in_channels
         raw = self._conv(x, f.refresh_weight, f.refresh_bias)  # [N, C, h, w]
-        x_in = raw[:, :k]  # [N, k, h, w]
-        mean = x_in.mean(dim=(2, 3), keepdim=True)  # [N, k, 1, 1]
-        centred = x_in - mean
-        var = (centred * centred).mean(dim=(2, 3), keepdim=True)  # biased, [N, k, 1, 1]
+        x_in = raw if k == ibn.channels else raw[:, :k]  # [N, k, h, w]; all-IN: no Slice node
+        mean, centred, var = _in_stats(x_in)
         self.io.computed[self.index] = (mean.flatten(1), var.flatten(1))  # [N, k] each
         if self._split_bn_folded():
             scale = ibn.in_weight[None, :, None, None] * torch.rsqrt(var + ibn.eps)  # [N, k, 1, 1]
@@ -99,6 +114,34 @@ class _ExportConvIBN(nn.Module):
         return raw * scale[None, :, None, None] + shift[None, :, None, None]
 
 
+class _ExportIBN(nn.Module):
+    """Export form of an IBN layer that follows no convolution: exact IN emitting its statistics, or
+    the per-channel affine map of given statistics.
+
+    Args:
+        ibn: the IBN layer (its parameters are read, not copied); any mode.
+        index, io, cached: as :class:`_ExportConvIBN`.
+    """
+
+    def __init__(self, ibn: IBN, index: int, io: _StatsIO, cached: bool) -> None:
+        super().__init__()
+        self.ibn = ibn
+        self.index = index
+        self.io = io
+        self.cached = cached
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.cached:
+            mean, var = self.io.given[self.index]  # [k] each
+            scale, shift = self.ibn.affine(mean, var)  # [C] each
+            return x * scale[None, :, None, None] + shift[None, :, None, None]
+        k = self.ibn.in_channels
+        mean, _, var = _in_stats(x if k == self.ibn.channels else x[:, :k])
+        self.io.computed[self.index] = (mean.flatten(1), var.flatten(1))  # [N, k] each
+        scale, shift = self.ibn.affine(mean.flatten(1), var.flatten(1))  # [N, C] each
+        return x * scale[:, :, None, None] + shift[:, :, None, None]
+
+
 class _Graph(nn.Module):
     """``images (, in_mean.i, in_var.i …)`` → ``(hm, wh, reg, id (, in_mean.i, in_var.i …))``."""
 
@@ -122,19 +165,30 @@ class _Graph(nn.Module):
 
 
 def build_graph(folded: TrackerNet, cached: bool) -> tuple[_Graph, list[tuple[str, int]]]:
-    """A copy of ``folded`` whose conv-IBN pairs are refresh- or cached-form export modules.
+    """A copy of ``folded`` whose IBN layers (conv-IBN pairs, lone IBNs) are refresh- or cached-form modules.
 
     Returns:
-        the graph module and the IBN layers as ``(module name, in_channels)`` in module order.
+        the graph module and the IBN layers as ``(module name, in_channels)`` in module order (a conv-IBN
+        pair is named without its ``.conv1`` suffix).
     """
     net = copy.deepcopy(folded)
-    pairs = [(name, m) for name, m in net.named_modules() if isinstance(m, FoldedConvIBN)]
-    io = _StatsIO(len(pairs))
-    for index, (name, module) in enumerate(pairs):
+    found: list[tuple[str, FoldedConvIBN | IBN]] = []
+    in_pairs: set[int] = set()  # the IBN layers inside a conv-IBN pair
+    for name, m in net.named_modules():
+        if isinstance(m, FoldedConvIBN):
+            in_pairs.add(id(m.ibn))
+            found.append((name, m))
+        elif isinstance(m, IBN) and id(m) not in in_pairs:
+            found.append((name, m))
+    io = _StatsIO(len(found))
+    layers = []
+    for index, (name, module) in enumerate(found):
         parent_name, _, child = name.rpartition(".")
         parent = net.get_submodule(parent_name) if parent_name else net
-        setattr(parent, child, _ExportConvIBN(module, index, io, cached))
-    layers = [(name.removesuffix(".conv1"), m.ibn.in_channels) for name, m in pairs]
-    return _Graph(net, len(pairs), io, cached).eval(), layers
-
-
+        if isinstance(module, FoldedConvIBN):
+            setattr(parent, child, _ExportConvIBN(module, index, io, cached))
+            layers.append((name.removesuffix(".conv1"), module.ibn.in_channels))
+        else:
+            setattr(parent, child, _ExportIBN(module, index, io, cached))
+            layers.append((name, module.in_channels))
+    return _Graph(net, len(found), io, cached).eval(), layers

@@ -35,13 +35,18 @@ __all__ = [
 ARCHS = (
     "resnet18",
     "resnet18-ibn",
+    "resnet18-ibnb",
     "resnet34",
     "resnet34-ibn",
+    "resnet34-ibnb",
     "resnet50",
     "resnet50-ibn",
+    "resnet50-ibnb",
     "resnet101",
     "resnet101-ibn",
+    "resnet101-ibnb",
 )
+_PLACEMENT_OF_SUFFIX = {"": None, "ibn": "a", "ibnb": "b"}  # arch suffix -> IN placement (build_resnet)
 OUTPUT_STRIDE = 4
 SMALL_DEPTHS = (18, 34)  # BasicBlock ResNets: narrower neck and heads by default
 NECK_CHANNELS = {"small": 64, "large": 128}
@@ -49,12 +54,16 @@ HEAD_CONV = {"small": 128, "large": 256}
 _INIT_ONLY = ("pretrained", "pretrained_allow_partial")  # how training starts; not in checkpoints
 
 
-def _parse_arch(arch: str) -> tuple[int, bool]:
-    """``"resnet50-ibn"`` -> ``(50, True)``."""
+def _parse_arch(arch: str) -> tuple[int, str | None]:
+    """The depth and IN placement of ``arch``: ``"resnet50-ibn"`` -> ``(50, "a")``, ``"resnet50-ibnb"`` ->
+    ``(50, "b")``, ``"resnet50"`` -> ``(50, None)``.
+
+    The placement is :func:`~ibntrack.nn.backbone.build_resnet`'s (None: plain BN).
+    """
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {', '.join(ARCHS)}; got {arch!r}")
     name, _, suffix = arch.partition("-")
-    return int(name.removeprefix("resnet")), suffix == "ibn"
+    return int(name.removeprefix("resnet")), _PLACEMENT_OF_SUFFIX[suffix]
 
 
 def _check_positive_int(name: str, value: object, optional: bool = False) -> None:
@@ -69,12 +78,15 @@ class ModelConfig:
     """Network configuration (plain values; stored in checkpoints as :meth:`to_dict`).
 
     Attributes:
-        arch: one of :data:`ARCHS`; a plain ``resnetNN`` uses BN everywhere and ignores the ``ibn_*`` fields.
+        arch: one of :data:`ARCHS`. ``resnetNN-ibn`` is IBN-a (the patent's network, shaped by the
+            ``ibn_*`` fields); ``resnetNN-ibnb`` is IBN-b (all-IN in the stem and after the residual
+            addition of the last block of layer1 and layer2, a fixed placement that ignores the ``ibn_*``
+            fields); a plain ``resnetNN`` uses BN everywhere and ignores the ``ibn_*`` fields.
         num_classes: heatmap channels.
         emb_dim: ReID embedding size.
-        ibn_ratio: IN fraction of the IBN-a split, in ``[0, 1]``.
-        ibn_mode: ``"split"`` (IBN-a) or ``"mix"`` (gated blend of IN and BN on every channel).
-        ibn_stages: per stage layer1–layer4, whether its blocks' first-stage norm is IBN.
+        ibn_ratio: IN fraction of the IBN-a split, in ``[0, 1]`` (``-ibn`` archs).
+        ibn_mode: ``"split"`` (IBN-a) or ``"mix"`` (gated blend of IN and BN on every channel; ``-ibn``).
+        ibn_stages: per stage layer1–layer4, whether its blocks' first-stage norm is IBN (``-ibn``).
         neck_channels: neck width; None = 64 for ResNet-18/34, 128 for ResNet-50/101.
         head_conv: hidden channels of each head; None = 128 for ResNet-18/34, 256 for ResNet-50/101.
         width: backbone channel multiplier (1.0 = standard ResNet; 0.5 = a quarter of the parameters
@@ -132,7 +144,12 @@ class ModelConfig:
 
     @property
     def uses_ibn(self) -> bool:
-        """Whether the arch is an ``-ibn`` variant."""
+        """Whether the arch has instance normalization (an ``-ibn`` or ``-ibnb`` variant)."""
+        return _parse_arch(self.arch)[1] is not None
+
+    @property
+    def ibn_placement(self) -> str | None:
+        """``"a"`` (``-ibn``, IBN-a), ``"b"`` (``-ibnb``, IBN-b) or None (plain BN)."""
         return _parse_arch(self.arch)[1]
 
     def resolved_neck_channels(self) -> int:
@@ -220,14 +237,15 @@ class TrackerNet(nn.Module):
 
 def build_model_from_config(cfg: ModelConfig) -> TrackerNet:
     """A randomly initialised :class:`TrackerNet` for ``cfg``."""
-    depth, ibn = _parse_arch(cfg.arch)
+    depth, placement = _parse_arch(cfg.arch)
     backbone = build_resnet(
         depth,
-        ibn=ibn,
+        ibn=placement is not None,
         ibn_ratio=cfg.ibn_ratio,
         ibn_mode=cfg.ibn_mode,
         ibn_stages=cfg.ibn_stages,
         width=cfg.width,
+        placement=placement or "a",
     )
     neck = FPNNeck(backbone.out_channels, cfg.resolved_neck_channels())
     heads = Heads(neck.out_channels, fairmot_spec(cfg.num_classes, cfg.emb_dim), cfg.resolved_head_conv())
@@ -238,7 +256,8 @@ def build_model(arch: str, num_classes: int = 1, emb_dim: int = 128, **options: 
     """Build a :class:`TrackerNet`.
 
     Args:
-        arch: one of :data:`ARCHS` (``resnet18``, ``resnet18-ibn``, …, ``resnet101-ibn``).
+        arch: one of :data:`ARCHS` (``resnet18``, ``resnet18-ibn``, ``resnet18-ibnb``, …,
+            ``resnet101-ibnb``).
         num_classes: heatmap channels.
         emb_dim: ReID embedding size.
         **options: other :class:`ModelConfig` fields (``ibn_ratio``, ``ibn_mode``, ``ibn_stages``,

@@ -32,7 +32,7 @@ def test_same_dict_in_train_and_eval() -> None:
 
 
 def test_arch_variants() -> None:
-    assert len(ARCHS) == 8
+    assert len(ARCHS) == 12  # resnet18/34/50/101, each plain, -ibn (IBN-a) and -ibnb (IBN-b)
     plain = build_model("resnet34")
     assert not any(isinstance(m, IBN) for m in plain.modules())
     ibn = build_model("resnet34-ibn", ibn_mode="mix", ibn_stages=(True, False, False, False))
