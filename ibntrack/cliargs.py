@@ -9,7 +9,7 @@ import argparse
 
 from ibntrack.sizes import INPUT_MULTIPLE, parse_size
 
-__all__ = ["input_size_wh", "positive_int", "size_wh", "unit_float"]
+__all__ = ["input_size_wh", "non_negative_int", "positive_int", "size_wh", "unit_float"]
 
 
 def size_wh(text: str) -> tuple[int, int]:
@@ -36,6 +36,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return v
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ibntrack.cliargs import positive_int, unit_float
+from ibntrack.cliargs import non_negative_int, positive_int, unit_float
 
 
 # ----------------------------------------------------------------------------------------------- track
@@ -42,6 +42,16 @@ def _add_tracking_flags(p: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="event-driven IN refresh threshold (default 0.1; 0 disables)",
+    )
+    p.add_argument(
+        "--adapt-bn",
+        type=non_negative_int,
+        default=0,
+        metavar="K",
+        help="test-time BN adaptation: re-estimate the BatchNorm statistics (plain BN and the BN half of "
+        "IBN) from the first K frames of each source, then freeze them; frame t is tracked with the "
+        "statistics of frames 0..t, mixed with the training ones as a prior worth 8 frames. Combines with "
+        "--sparsity; torch backend only (default 0 = off)",
     )
     p.add_argument("--no-fold", action="store_true", help="do not fold BN/IN into convolutions")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
@@ -95,7 +105,14 @@ def _tracker_kwargs(args: argparse.Namespace) -> dict:
                 "in the format it was written in (int8: ibntrack export --quantize int8 --calibration SRC)"
             )
         precision = "fp32"
+        if getattr(args, "adapt_bn", 0):
+            raise SystemExit(
+                "ibntrack track: --adapt-bn is only supported by the PyTorch backend (--backend torch with "
+                "a .pt checkpoint); an ONNX export has its BN statistics folded into the graph"
+            )
     kwargs["precision"] = precision
+    if getattr(args, "adapt_bn", 0):
+        kwargs["adapt_bn"] = args.adapt_bn
     if args.drift_threshold is not None:
         kwargs["drift_threshold"] = args.drift_threshold or None
     return kwargs

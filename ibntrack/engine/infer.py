@@ -25,6 +25,7 @@ from ibntrack.engine.sinks import open_sinks, sink_paths
 from ibntrack.engine.sources import FrameSource, open_sources
 from ibntrack.engine.stream import DEFAULT_DRIFT_THRESHOLD, StreamController
 from ibntrack.fileio import check_writable_dir, check_writable_file
+from ibntrack.nn.adapt import DEFAULT_ADAPT_PRIOR
 from ibntrack.ops.decode import decode
 from ibntrack.runtime import Backend, ModelCard, TorchBackend, open_backend
 from ibntrack.scene import scene_sparsity
@@ -79,6 +80,11 @@ class Tracker:
         class_names: class names of the heatmap channels (default: the card's).
         cmc: camera-motion compensation, ``"none" | "sparse" | "ecc"`` (:class:`ibntrack.tracking.gmc.GMC`
             estimates the frame-to-frame warp that :meth:`MultiObjectTracker.update` applies).
+        adapt_bn: test-time BN adaptation for a wrapped torch module: re-estimate the BN statistics from
+            the first ``adapt_bn`` frames of each stream, then freeze them (0 = off; :meth:`reset`
+            restores the training statistics). See :mod:`ibntrack.nn.adapt`; a ready backend takes it
+            at construction (``TorchBackend(model, adapt_bn=K)``, ``Tracker.from_checkpoint``).
+        adapt_bn_prior: strength of the training statistics as a prior, in frames.
     """
 
     def __init__(
@@ -95,11 +101,26 @@ class Tracker:
         drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD,
         class_names: Sequence[str] | None = None,
         cmc: str = "none",
+        adapt_bn: int = 0,
+        adapt_bn_prior: float = DEFAULT_ADAPT_PRIOR,
     ) -> None:
         runner: Backend
         if isinstance(backend, torch.nn.Module):
-            runner = TorchBackend(backend, sparsity=sparsity or 1, device=device, fold=fold)
+            runner = TorchBackend(
+                backend,
+                sparsity=sparsity or 1,
+                device=device,
+                fold=fold,
+                adapt_bn=adapt_bn,
+                adapt_bn_prior=adapt_bn_prior,
+            )
         else:
+            if adapt_bn:
+                raise ValueError(
+                    f"adapt_bn (--adapt-bn) is set when the backend is built: TorchBackend(model, "
+                    f"adapt_bn={adapt_bn!r}) or Tracker.from_checkpoint(..., adapt_bn={adapt_bn!r}); only "
+                    "the PyTorch backend supports it"
+                )
             runner = backend
             if sparsity is not None:
                 runner.set_sparsity(sparsity)
@@ -155,6 +176,8 @@ class Tracker:
         backend: str = "torch",
         tracker_overrides: dict | None = None,
         precision: str = "fp32",
+        adapt_bn: int = 0,
+        adapt_bn_prior: float = DEFAULT_ADAPT_PRIOR,
         **kwargs: Any,
     ) -> Tracker:
         """Builds a tracker from a training checkpoint or an ONNX export.
@@ -174,9 +197,19 @@ class Tracker:
         (:class:`~ibntrack.runtime.TorchBackend`; ``auto`` = bf16 on a CPU with native bf16, fp16 on
         CUDA, else fp32). An ONNX export runs in the format it was written in (fp32, or int8 from
         ``ibntrack export --quantize int8``) and accepts only ``fp32`` or ``auto``.
+
+        ``adapt_bn=K`` (torch backend only; ``ValueError`` for an ONNX export): test-time BN adaptation,
+        the BN statistics re-estimated from the first ``K`` frames of each stream, then frozen
+        (``adapt_bn_prior``: the training statistics' weight in frames; :mod:`ibntrack.nn.adapt`).
         """
         runner, card = open_backend(
-            path, backend, device=device, fold=kwargs.pop("fold", True), precision=precision
+            path,
+            backend,
+            device=device,
+            fold=kwargs.pop("fold", True),
+            precision=precision,
+            adapt_bn=adapt_bn,
+            adapt_bn_prior=adapt_bn_prior,
         )
         s = sparsity
         if s is None and scene:
@@ -187,7 +220,8 @@ class Tracker:
         return cls(runner, card, sparsity=s or 1, **kwargs)
 
     def reset(self, frame_rate: float | None = None) -> None:
-        """Starts a new stream: clears tracks, ids and cached IN statistics."""
+        """Starts a new stream: clears tracks, ids and cached IN statistics (and restores the training BN
+        statistics of a backend with ``adapt_bn``, which adapts to the new stream from its first frame)."""
         if frame_rate is not None:
             self.mot = MultiObjectTracker(self.tracker_config, frame_rate=frame_rate)
         else:

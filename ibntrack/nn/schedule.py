@@ -202,6 +202,14 @@ class RefreshSchedule:
         self._members.add(key)
         return self._batch
 
+    def end_batch(self) -> None:
+        """End the frame batch in flight: the next layer to ask starts the next batch.
+
+        For a runner that switches between two copies of a network (whose layers are other members)
+        between frames, e.g. the torch backend after test-time BN adaptation.
+        """
+        self._end_batch()
+
     def _end_batch(self) -> None:
         self._batch = None
         self._members = set()

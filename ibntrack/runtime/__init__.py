@@ -17,6 +17,7 @@ import os
 
 import torch
 
+from ibntrack.nn.adapt import DEFAULT_ADAPT_PRIOR
 from ibntrack.runtime.base import MAP_NAMES, Backend, Maps, StreamBackend, check_images
 from ibntrack.runtime.card import ModelCard
 from ibntrack.runtime.ort import OnnxBackend, OnnxModel, load_onnx_model
@@ -56,6 +57,8 @@ def open_backend(
     device: str | torch.device = "cpu",
     fold: bool = True,
     precision: str = "fp32",
+    adapt_bn: int = 0,
+    adapt_bn_prior: float = DEFAULT_ADAPT_PRIOR,
 ) -> tuple[Backend, ModelCard]:
     """The backend for a weights file and the model's card.
 
@@ -68,12 +71,19 @@ def open_backend(
         precision: number format of the torch backend (``fp32 | bf16 | fp16 | auto``, see
             :class:`TorchBackend`). An ONNX export runs in the format it was written in (fp32, or int8
             from ``ibntrack export --quantize int8``): only ``fp32`` and ``auto`` are accepted there.
+        adapt_bn, adapt_bn_prior: test-time BN adaptation over the first ``adapt_bn`` frames of each
+            stream (torch only; see :class:`TorchBackend`).
 
     Raises:
-        ValueError: unknown backend or precision, a device ONNX Runtime does not run on, or an
-            unreadable file.
+        ValueError: unknown backend or precision, a device ONNX Runtime does not run on, ``adapt_bn``
+            with ONNX Runtime, or an unreadable file.
     """
     if _is_onnx(weights, backend):
+        if adapt_bn:
+            raise ValueError(
+                "--adapt-bn (adapt_bn) is only supported by the PyTorch backend: an ONNX export has its BN "
+                "statistics folded into the graph; track the .pt checkpoint with --backend torch"
+            )
         if str(device) != "cpu":
             raise ValueError("the onnxruntime backend runs on --device cpu here")
         if precision not in ("fp32", "auto"):
@@ -84,7 +94,15 @@ def open_backend(
         runner = OnnxBackend(weights)
         runner.set_sparsity(sparsity)
         return runner, runner.card
-    return load_torch(weights, sparsity=sparsity, device=device, fold=fold, precision=precision)
+    return load_torch(
+        weights,
+        sparsity=sparsity,
+        device=device,
+        fold=fold,
+        precision=precision,
+        adapt_bn=adapt_bn,
+        adapt_bn_prior=adapt_bn_prior,
+    )
 
 
 def read_card(weights: str | os.PathLike, backend: str = "torch") -> ModelCard:
