@@ -91,9 +91,13 @@ def run_demo(
         print(f"[2/3] tracking {seq.name} with {label} ({path.name})")
         tracks = out / "tracks" if k == 0 else out / f"tracks-{label.replace(' ', '_').lower()}"
         [s] = track(seq, path, out_dir=tracks, save_video=save_video and k == 0, device=device)
+        norm = (
+            f"sparsity factor s={s.sparsity}, IN refreshed on {100 * s.refresh_fraction:.0f}% of frames"
+            if _has_instance_norm(path)
+            else "plain BN (no IN layers)"
+        )
         print(
-            f"      {s.frames} frames, {s.tracks} track ids, {s.fps:.1f} frames/s, "
-            f"sparsity factor s={s.sparsity}, IN refreshed on {100 * s.refresh_fraction:.0f}% of frames; "
+            f"      {s.frames} frames, {s.tracks} track ids, {s.fps:.1f} frames/s, {norm}; "
             "mean ms: " + ", ".join(f"{k} {v:.1f}" for k, v in s.mean_ms.items())
         )
         report = evaluate(seq, tracks)
@@ -112,6 +116,13 @@ def run_demo(
         print(f"video:   {first.video_file}")
     print(f"metrics: {out / 'metrics.json'}   ({time.perf_counter() - t0:.0f} s in all)")
     return 0
+
+
+def _has_instance_norm(weights: Path) -> bool:
+    from ibntrack.nn.checkpoint import load_checkpoint
+    from ibntrack.nn.model import ModelConfig
+
+    return ModelConfig.from_dict(load_checkpoint(weights)["model_config"]).ibn_placement is not None
 
 
 def _shipped_or_none(kind: str) -> Path | None:

@@ -17,12 +17,13 @@ def save_tiny_checkpoint(
     path: Path,
     hm_bias: float = 3.0,
     class_names: tuple[str, ...] = ("pedestrian",),
+    arch: str = "resnet18-ibn",
     **extra: Any,
 ) -> Path:
     """Writes a seeded tiny checkpoint whose heatmap logit bias is ``hm_bias`` (3.0 fires everywhere, so
     every stage has work); ``extra`` entries (e.g. ``tracker``) are added to the payload."""
     torch.manual_seed(0)
-    model = build_model("resnet18-ibn", num_classes=len(class_names), emb_dim=8, width=0.25, head_conv=16)
+    model = build_model(arch, num_classes=len(class_names), emb_dim=8, width=0.25, head_conv=16)
     with torch.no_grad():
         model.heads.heads["hm"][-1].bias.fill_(hm_bias)
     save_checkpoint(

@@ -178,3 +178,13 @@ def test_demo_compares_with_a_baseline_side_by_side(ckpt, tmp_path, capsys):
     rows = [line.split() for line in text.splitlines() if line.startswith("tiny ")]
     assert len(rows) == 2 and rows[0][1:] == rows[1][1:], "one model tracked twice must score the same"
     assert (tmp_path / "demo" / "metrics-tiny.json").is_file()
+    assert text.count("sparsity factor s=") == 2
+
+
+def test_demo_says_a_plain_bn_baseline_has_no_in_layers(ckpt, tmp_path, capsys):
+    bn = save_tiny_checkpoint(tmp_path / "bn.pt", 3.0, ("pedestrian", "vehicle"), arch="resnet18")
+    args = ["demo", "--weights", str(ckpt), "--baseline", str(bn), "--frames", "2", "--no-video"]
+    assert main([*args, "--out", str(tmp_path / "demo")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    [ibn_line, bn_line] = [line for line in lines if "frames/s" in line]
+    assert "sparsity factor s=" in ibn_line and "plain BN (no IN layers)" in bn_line
