@@ -285,18 +285,27 @@ def run(args: argparse.Namespace) -> dict:
     # first seed of every variant first (the IBN model is also the demo model), then the extra seeds
     first, extra = size.seeds[0], size.seeds[1:]
     jobs = [(v, first) for v in VARIANTS] + [(v, s) for s in extra for v in MAIN]
-    if args.train_only:  # train some variants and stop (run several such processes side by side)
+    if args.train_only:  # train some variants (run several such processes side by side), ship, stop
         for v, s in jobs:
             if v in args.train_only:
                 train_variant(v, s, train_root, out, size, args.device)
-        return {}
-    ckpts = {}
-    for v, s in jobs:
-        if not args.skip_missing or finished(out / "models" / f"{v}-seed{s}" / "last.pt", size):
-            ckpts[(v, s)] = train_variant(v, s, train_root, out, size, args.device)
+    else:
+        for v, s in jobs:
+            if not args.skip_missing or finished(out / "models" / f"{v}-seed{s}" / "last.pt", size):
+                train_variant(v, s, train_root, out, size, args.device)
     for ship_to, variant in ((args.ship, args.ship_variant), (args.ship_bn, TWIN[args.ship_variant])):
         if ship_to:
-            ship(ckpts[(variant, first)], ship_to)
+            ckpt = out / "models" / f"{variant}-seed{first}" / "last.pt"
+            if not finished(ckpt, size):
+                raise SystemExit(f"cannot ship {variant}: {ckpt} is not a finished training; train it first")
+            ship(ckpt, ship_to)
+    if args.train_only:
+        return {}
+    ckpts = {
+        (v, s): out / "models" / f"{v}-seed{s}" / "last.pt"
+        for v, s in jobs
+        if finished(out / "models" / f"{v}-seed{s}" / "last.pt", size)
+    }
     score_jobs = []
     for row in settings(size, args.adapt_bn):
         for (variant, seed), ckpt in ckpts.items():
