@@ -308,6 +308,8 @@ def run(args: argparse.Namespace) -> dict:
     }
     score_jobs = []
     for row in settings(size, args.adapt_bn):
+        if args.score_only and row.variant not in args.score_only:
+            continue
         for (variant, seed), ckpt in ckpts.items():
             if variant != row.variant or (row.label != variant and seed not in size.seeds):
                 continue
@@ -338,7 +340,8 @@ def run(args: argparse.Namespace) -> dict:
         f"{torch.__version__}, {max(1, args.jobs)} scoring process(es) of 1 thread"
     )
     results["adapt_bn"] = args.adapt_bn
-    atomic_write_text(out / "results.json", json.dumps(results, indent=1))
+    name = f"results-{'-'.join(args.score_only)}.json" if args.score_only else "results.json"
+    atomic_write_text(out / name, json.dumps(results, indent=1))
     return results
 
 
@@ -545,6 +548,13 @@ def main(argv: list[str] | None = None) -> int:
         help="score only the models already trained instead of training the missing ones",
     )
     parser.add_argument(
+        "--score-only",
+        nargs="+",
+        choices=sorted(VARIANTS),
+        help="score only these variants (e.g. in a second process while the first scores the others); "
+        "writes results-<variants>.json and no page",
+    )
+    parser.add_argument(
         "--ship",
         type=Path,
         help="also copy the --ship-variant model (first seed) here, e.g. "
@@ -568,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     results = run(args)
-    if args.train_only or args.data_only:
+    if args.train_only or args.data_only or args.score_only:
         return 0
     if args.docs:
         write_docs(results, args.docs, "python scripts/cross_domain.py " + " ".join(argv or sys.argv[1:]))
