@@ -403,7 +403,8 @@ def write_docs(results: dict, path: Path, command: str) -> None:
     main = {k: v for k, v in dom.items() if "s=" not in k}  # the sparsity rows have no summer column
     train_min = [s / 60 for s in results.get("train_s", {}).values()]
     lines = [
-        f"Made by `{command}` on {results['machine']}: scoring took {results['score_s'] / 60:.0f} min"
+        f"Made by `{command}` on {results['machine']}: scoring took {results['score_s'] / 60:.0f} min "
+        "in this run (tracks scored by earlier runs are reused from their cache)"
         + (
             f"; training {min(train_min):.0f}–{max(train_min):.0f} min per model "
             f"({len(train_min)} models timed, one torch thread each, two side by side)."
