@@ -289,10 +289,9 @@ def run(args: argparse.Namespace) -> dict:
         for v, s in jobs:
             if v in args.train_only:
                 train_variant(v, s, train_root, out, size, args.device)
-    else:
+    elif not args.skip_missing:  # with --skip-missing, the finished models are picked below
         for v, s in jobs:
-            if not args.skip_missing or finished(out / "models" / f"{v}-seed{s}" / "last.pt", size):
-                train_variant(v, s, train_root, out, size, args.device)
+            train_variant(v, s, train_root, out, size, args.device)
     for ship_to, variant in ((args.ship, args.ship_variant), (args.ship_bn, TWIN[args.ship_variant])):
         if ship_to:
             ckpt = out / "models" / f"{variant}-seed{first}" / "last.pt"
