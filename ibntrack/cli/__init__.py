@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 
+from ibntrack.cli.adapt import _add_adapt
 from ibntrack.cli.commands import _add_demo, _add_eval, _add_synth, _add_train
 from ibntrack.cli.export import _add_export
 from ibntrack.cli.track import _add_track
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ibntrack {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_demo, _add_synth, _add_train, _add_track, _add_eval, _add_export):
+    for add in (_add_demo, _add_synth, _add_train, _add_track, _add_eval, _add_export, _add_adapt):
         add(sub)
     from ibntrack.data.convert import add_convert_parser
     from ibntrack.tune import add_tune_parser
