@@ -6,8 +6,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BASE   := $(VENV)/.ibntrack-base
 DEV    := $(VENV)/.ibntrack-dev
+# real unlabeled pedestrian footage (Debian opencv-doc's vtest.avi) for `ibntrack adapt`'s teacher test
+FOOTAGE := .cache/footage/vtest.avi
 
-.PHONY: demo test lint bench cross-domain clean
+.PHONY: demo test lint bench cross-domain real-footage clean
 
 $(BASE): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +25,10 @@ $(DEV): $(BASE)
 demo: $(BASE)
 	$(VENV)/bin/ibntrack demo --out runs/demo
 
-test: $(DEV)
+$(FOOTAGE):
+	bash scripts/fetch_footage.sh .cache/footage
+
+test: $(DEV) $(FOOTAGE)
 	$(PY) -m pytest
 
 lint: $(DEV)
@@ -36,6 +41,10 @@ bench: $(DEV)
 
 cross-domain: $(DEV)
 	$(PY) scripts/cross_domain.py --docs docs/RESULTS.md --ship ibntrack/assets/synth_summer_resnet18_ibn.pt
+
+real-footage: $(DEV) $(FOOTAGE)
+	$(PY) scripts/real_footage.py --gt ../shared/data/gt_only/MOT15-train/PETS09-S2L1/gt/gt.txt \
+		--mot17 ../shared/data/mot17_mini --work runs/real --docs docs/RESULTS_REAL.md
 
 clean:
 	rm -rf runs .pytest_cache
