@@ -18,17 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from ibntrack.version import __version__
 
-__all__ = ["build_model", "Tracker", "track", "MultiObjectTracker", "Detections", "__version__"]
+__all__ = ["build_model", "Tracker", "track", "track_many", "MultiObjectTracker", "Detections", "__version__"]
 
 _LAZY = {
     "build_model": ("ibntrack.nn", "build_model"),
     "Tracker": ("ibntrack.engine.infer", "Tracker"),
     "track": ("ibntrack.engine.infer", "track"),
+    "track_many": ("ibntrack.distributed", "track_many"),
     "MultiObjectTracker": ("ibntrack.tracking", "MultiObjectTracker"),
     "Detections": ("ibntrack.structures", "Detections"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ibntrack.distributed import track_many
     from ibntrack.engine.infer import Tracker, track
     from ibntrack.nn import build_model
     from ibntrack.structures import Detections

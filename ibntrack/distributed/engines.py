@@ -1,0 +1,162 @@
+"""Where the workers run: in this process (``local``) or as Ray actors (``ray``).
+
+Both engines take a list of calls ``(method name, arguments)`` of
+:class:`~ibntrack.distributed.worker.SourceWorker` and yield ``(index, outcome)`` as calls finish, each
+worker taking the next call when it is free.
+
+Ray: one actor per worker (``num_cpus`` / ``num_gpus`` each), created with ``max_restarts`` and
+``max_task_retries``: when a worker process dies (killed, out of memory, its machine lost), Ray restarts
+the actor — which rebuilds its tracker from the weights still held in the object store — and runs the
+call again. A call whose retries are spent, or that raised an unexpected error, is a ``failed`` outcome;
+the other calls go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ibntrack.distributed.worker import SourceWorker, TrackOptions
+
+__all__ = ["LocalEngine", "RayEngine", "require_ray", "RAY_INSTALL_HINT"]
+
+log = logging.getLogger(__name__)
+
+RAY_INSTALL_HINT = "pip install 'ibntrack[ray]'  (or: pip install 'ray>=2.9')"
+MAX_RESTARTS = 3  # times Ray restarts a worker that died
+MAX_TASK_RETRIES = 3  # times a call of a dead worker is run again
+
+
+def require_ray() -> Any:
+    """The ``ray`` module.
+
+    Raises:
+        ImportError: Ray is not installed; the message says how to install it.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(f"--engine ray needs Ray, which is not installed: {RAY_INSTALL_HINT}") from None
+    return ray
+
+
+def _failed(call: tuple[str, Sequence[Any]], error: str) -> dict[str, Any]:
+    job = call[1][0] if call[1] else None
+    name = getattr(job, "name", str(job))
+    return {"name": name, "chunk": getattr(job, "chunk", None), "status": "failed", "error": error}
+
+
+class LocalEngine:
+    """Runs one :class:`SourceWorker` in this process (calls one after another)."""
+
+    name = "local"
+
+    def __init__(self, weights: dict[str, bytes], options: TrackOptions, out: str, **_: Any) -> None:
+        self.worker = SourceWorker(weights, options, out)
+        self.workers = 1
+
+    def map(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+        for i, (method, args) in enumerate(calls):
+            yield i, getattr(self.worker, method)(*args)
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+class RayEngine:
+    """``workers`` Ray actors, each a :class:`SourceWorker` holding the model once.
+
+    Args:
+        weights, options, out: as :class:`SourceWorker`; the weights are put into the object store once.
+        workers: actors (default: the cluster's CPUs divided by ``num_cpus``, at least 1).
+        address: the cluster (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``); ``None`` connects to a
+            running ``ray.init()`` of this process, else starts a local cluster.
+        num_cpus, num_gpus: resources of each actor (torch threads = ``num_cpus`` unless ``options.threads``).
+        fault: test hook of :class:`SourceWorker`.
+
+    Raises:
+        ImportError: Ray is not installed (with the install command).
+        ValueError: the cluster has fewer CPUs/GPUs than ``workers`` actors need (names the flags).
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        weights: dict[str, bytes],
+        options: TrackOptions,
+        out: str,
+        workers: int | None = None,
+        address: str | None = None,
+        num_cpus: float = 1.0,
+        num_gpus: float = 0.0,
+        fault: tuple[str, str] | None = None,
+    ) -> None:
+        ray = require_ray()
+        self._ray = ray
+        self._owns = not ray.is_initialized()
+        if self._owns:
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        total = ray.cluster_resources()
+        cpus, gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
+        if workers is None:
+            workers = max(1, int(cpus // max(num_cpus, 1e-9))) if num_cpus else 1
+        need_cpu, need_gpu = workers * num_cpus, workers * num_gpus
+        if need_cpu > cpus or need_gpu > gpus:
+            self.close()
+            raise ValueError(
+                f"--workers {workers} x (--num-cpus {num_cpus:g}, --num-gpus {num_gpus:g}) needs {need_cpu:g} "
+                f"CPUs and {need_gpu:g} GPUs; the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs"
+            )
+        if options.threads is None and num_cpus >= 1:
+            from dataclasses import replace
+
+            options = replace(options, threads=int(num_cpus))
+        self.workers = workers
+        actor = ray.remote(SourceWorker).options(
+            num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES
+        )
+        # one copy in the object store, read by every actor and every restart (held until close)
+        self._blob = ray.put(weights)
+        self._actors = [actor.remote(self._blob, options, out, fault) for _ in range(workers)]
+
+    def map(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+        ray = self._ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        idle = list(self._actors)
+        queue = deque(enumerate(calls))
+        pending: dict[Any, tuple[int, Any]] = {}
+        while queue or pending:
+            while idle and queue:
+                a = idle.pop()
+                i, (method, args) = queue.popleft()
+                pending[getattr(a, method).remote(*args)] = (i, a)
+            if not pending:  # every worker is dead
+                for i, call in queue:
+                    yield i, _failed(call, "no Ray worker left (all died)")
+                return
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            i, a = pending.pop(ready[0])
+            try:
+                outcome = ray.get(ready[0])
+                idle.append(a)
+            except RayActorError as exc:  # the worker died and its retries are spent
+                outcome = _failed(calls[i], f"Ray worker died {MAX_TASK_RETRIES + 1} times: {exc}")
+            except RayTaskError as exc:
+                idle.append(a)
+                last = str(exc).strip().splitlines()[-1]
+                outcome = _failed(calls[i], f"unexpected error in the worker: {last}")
+            yield i, outcome
+
+    def close(self) -> None:
+        for a in getattr(self, "_actors", []):
+            try:
+                self._ray.get(a.close.remote(), timeout=30)
+                self._ray.kill(a)
+            except Exception:  # a dead actor has nothing to clean up
+                pass
+        if self._owns:
+            self._ray.shutdown()
