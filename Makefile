@@ -19,7 +19,7 @@ $(BASE): pyproject.toml
 	touch $(BASE)
 
 $(DEV): $(BASE)
-	$(PY) -m pip install -q -e '.[onnx,semantic,bench,dev,supervision,tune]'
+	$(PY) -m pip install -q -e '.[onnx,semantic,bench,dev,supervision,tune,ray]'
 	touch $(DEV)
 
 demo: $(BASE)

@@ -458,7 +458,9 @@ def _run_tune(args: argparse.Namespace) -> int:
     params = [p.strip() for p in args.params.split(",") if p.strip()] if args.params else None
     _check_params(params)  # before the network pass
     t0 = time.perf_counter()
-    seqs = cache_sequences(
+    from ibntrack.distributed.tune_pass import cache_function  # --engine ray: one task per sequence
+
+    seqs = cache_function(args)(
         args.source,
         args.weights,
         scene=args.scene,

@@ -15,6 +15,7 @@ import sys
 
 from ibntrack.cli.adapt import _add_adapt
 from ibntrack.cli.commands import _add_demo, _add_eval, _add_synth, _add_train
+from ibntrack.cli.engine_flags import add_engine_flags
 from ibntrack.cli.export import _add_export
 from ibntrack.cli.track import _add_track
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_convert_parser(sub)
     add_tune_parser(sub)
+    add_engine_flags(sub.choices["tune"], chunking=False)  # tune's network pass on Ray (issue 24)
     return parser
 
 

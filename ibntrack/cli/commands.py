@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ibntrack.cli.engine_flags import add_eval_tracking_flags, track_for_eval
 from ibntrack.cliargs import positive_int, size_wh
 
 
@@ -147,6 +148,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="score a sequence without a result file as empty instead of failing",
     )
+    add_eval_tracking_flags(p)  # --weights and the engine flags: track, then score (issue 24)
     p.set_defaults(func=_run_eval)
 
 
@@ -157,6 +159,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     for flag, path in (("--json", args.json), ("--csv", args.csv)):
         if path is not None:  # checked before scoring, so a bad path never throws the scores away
             check_writable_file(path, flag)
+    track_for_eval(args)  # with --weights: track the sequences into --results first
     report = evaluate(args.gt, args.results, allow_missing=args.allow_missing)
     print(report.to_table())
     if args.json:

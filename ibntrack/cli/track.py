@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ibntrack.cli.engine_flags import add_engine_flags, engine_requested, run_track_engine
 from ibntrack.cliargs import non_negative_int, positive_int, unit_float
 
 
@@ -153,6 +154,7 @@ def _add_track(sub: argparse._SubParsersAction) -> None:
         "--interpolate-gap", type=int, default=20, help="longest gap filled by --interpolate (default 20)"
     )
     _add_tracking_flags(p)
+    add_engine_flags(p)  # --engine local|ray, --address, --workers, --chunk-frames ... (issue 24)
     p.set_defaults(func=_run_track)
 
 
@@ -172,6 +174,8 @@ def _print_summaries(summaries) -> None:
 def _run_track(args: argparse.Namespace) -> int:
     from ibntrack.engine.infer import track
 
+    if engine_requested(args):  # Ray, or chunked sources: ibntrack.distributed.track_many
+        return run_track_engine(args, _tracker_kwargs(args))
     if args.threads:
         import torch
 

@@ -17,7 +17,7 @@ from ibntrack.distributed.engines import LocalEngine, RayEngine
 from ibntrack.distributed.plan import Planned, chunk_jobs, plan_sources, read_source_list
 from ibntrack.distributed.stitch import stitch_chunks
 from ibntrack.distributed.store import OutputStore, done_marker, fingerprint
-from ibntrack.distributed.worker import Job, TrackOptions, pack_weights
+from ibntrack.distributed.worker import TrackOptions, pack_weights
 
 __all__ = ["track_many", "RunReport", "SourceOutcome", "ENGINES"]
 
@@ -66,10 +66,9 @@ class RunReport:
 
     def summary(self) -> str:
         """``done N, skipped N, failed N`` and one line per failed source."""
-        lines = [
-            f"{len(self.done)} done, {len(self.skipped)} skipped (already finished), {len(self.failed)} failed "
-            f"- {len(self.sources)} source(s), engine {self.engine}, {self.workers} worker(s), {self.seconds:.1f} s"
-        ]
+        counts = f"{len(self.done)} done, {len(self.skipped)} skipped (already finished), "
+        counts += f"{len(self.failed)} failed - {len(self.sources)} source(s), engine {self.engine}, "
+        lines = [counts + f"{self.workers} worker(s), {self.seconds:.1f} s"]
         lines += [f"  failed: {s.error}" for s in self.failed]
         return "\n".join(lines)
 
@@ -151,7 +150,15 @@ def track_many(
     if chunk_frames and (save_video or save_json):
         raise ValueError("--chunk-frames writes result files only; drop --save-video/--save-json to chunk")
     options = TrackOptions(
-        scene, sparsity, device, max_frames, save_video, save_json, interpolate, interpolate_gap, threads,
+        scene,
+        sparsity,
+        device,
+        max_frames,
+        save_video,
+        save_json,
+        interpolate,
+        interpolate_gap,
+        threads,
         dict(tracker_kwargs),
     )
     blob = pack_weights(weights)
@@ -172,11 +179,20 @@ def track_many(
     report = RunReport(engine=engine, workers=0)
     if jobs:
         eng = _make_engine(
-            engine, blob, options, store.url, workers=workers, address=address, num_cpus=num_cpus,
-            num_gpus=num_gpus, fault=fault,
+            engine,
+            blob,
+            options,
+            store.url,
+            workers=workers,
+            address=address,
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            fault=fault,
         )
         report.workers = eng.workers
-        bar = tqdm(total=len(todo), unit="source", desc="track", disable=None if progress is None else not progress)
+        bar = tqdm(
+            total=len(todo), unit="source", desc="track", disable=None if progress is None else not progress
+        )
         try:
             _run_jobs(eng, jobs, todo, store, fp, options, outcomes, bar)
         finally:
@@ -198,7 +214,11 @@ def _run_jobs(eng, jobs, todo, store, fp, options, outcomes, bar) -> None:
         name = out["name"]
         if out.get("chunk") is None:
             outcomes[name] = SourceOutcome(
-                name, out["status"], out.get("error"), out.get("frames", 0), out.get("tracks", 0),
+                name,
+                out["status"],
+                out.get("error"),
+                out.get("frames", 0),
+                out.get("tracks", 0),
                 out.get("seconds", 0.0),
             )
         else:
@@ -218,7 +238,12 @@ def _log_outcome(o: SourceOutcome) -> None:
 
 
 def _finish_chunked(
-    name: str, parts: dict[int, dict], store: OutputStore, fp: str, options: TrackOptions, todo: Sequence[Planned]
+    name: str,
+    parts: dict[int, dict],
+    store: OutputStore,
+    fp: str,
+    options: TrackOptions,
+    todo: Sequence[Planned],
 ) -> SourceOutcome:
     """Stitches the chunks of one source and publishes the result like a whole source."""
     from ibntrack.data.motio import write_results

@@ -107,8 +107,8 @@ class RayEngine:
         if need_cpu > cpus or need_gpu > gpus:
             self.close()
             raise ValueError(
-                f"--workers {workers} x (--num-cpus {num_cpus:g}, --num-gpus {num_gpus:g}) needs {need_cpu:g} "
-                f"CPUs and {need_gpu:g} GPUs; the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs"
+                f"--workers {workers} x (--num-cpus {num_cpus:g}, --num-gpus {num_gpus:g}) needs "
+                f"{need_cpu:g} CPUs and {need_gpu:g} GPUs; the Ray cluster has {cpus:g} CPUs, {gpus:g} GPUs"
             )
         if options.threads is None and num_cpus >= 1:
             from dataclasses import replace

@@ -72,7 +72,7 @@ def _open_one(spec: str) -> list[Planned]:
         seqs = sorted(q for p in path.iterdir() if p.is_dir() for q in p.iterdir() if is_sequence_dir(q))
     if not seqs:
         return [Planned(path.name, spec, error=message)]
-    out = []
+    out: list[Planned] = []
     for seq in seqs:
         try:
             out.extend(_planned(src) for src in open_sources(seq))
@@ -121,9 +121,18 @@ def chunk_jobs(
     if not chunk_frames or length is None or length <= chunk_frames:
         return [Job(p.name, p.spec)]
     if not 0 <= overlap < chunk_frames:
-        raise ValueError(f"--chunk-overlap {overlap} must be >= 0 and smaller than --chunk-frames {chunk_frames}")
+        raise ValueError(
+            f"--chunk-overlap {overlap} must be >= 0 and smaller than --chunk-frames {chunk_frames}"
+        )
     n = math.ceil(length / chunk_frames)
     return [
-        Job(p.name, p.spec, c, max(0, c * chunk_frames - overlap), c * chunk_frames, min(length, (c + 1) * chunk_frames))
+        Job(
+            p.name,
+            p.spec,
+            c,
+            max(0, c * chunk_frames - overlap),
+            c * chunk_frames,
+            min(length, (c + 1) * chunk_frames),
+        )
         for c in range(n)
     ]

@@ -56,7 +56,9 @@ def _match(prev: dict[int, list[tuple]], cur: dict[int, list[tuple]], iou_thresh
         prev_rows = prev.get(frame, [])
         if not prev_rows:
             continue
-        iou = _iou_xywh(np.array([r[2:6] for r in prev_rows], float), np.array([r[2:6] for r in cur_rows], float))
+        iou = _iou_xywh(
+            np.array([r[2:6] for r in prev_rows], float), np.array([r[2:6] for r in cur_rows], float)
+        )
         for i, j in zip(*np.nonzero(iou >= iou_thresh), strict=True):
             votes[(int(prev_rows[i][1]), int(cur_rows[j][1]))] += 1
     if not votes:

@@ -30,7 +30,8 @@ def fingerprint(weights: Mapping[str, bytes], options: Any) -> str:
     h = hashlib.sha256()
     for name, data in weights.items():
         h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-    opts = dataclasses.asdict(options) if dataclasses.is_dataclass(options) else dict(options)
+    is_instance = dataclasses.is_dataclass(options) and not isinstance(options, type)
+    opts = dataclasses.asdict(options) if is_instance else dict(options)
     h.update(json.dumps(opts, sort_keys=True, default=str).encode())
     return h.hexdigest()
 

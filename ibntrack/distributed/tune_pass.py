@@ -10,7 +10,26 @@ from typing import Any
 from ibntrack.distributed.engines import LocalEngine, RayEngine
 from ibntrack.distributed.worker import TrackOptions, pack_weights
 
-__all__ = ["cache_sequences_many"]
+__all__ = ["cache_sequences_many", "cache_function"]
+
+
+def cache_function(args: Any) -> Any:
+    """``ibntrack tune``'s network pass for its parsed flags: :func:`ibntrack.tune.cache_sequences`, or
+    :func:`cache_sequences_many` on Ray with ``--engine ray`` (same arguments, same result)."""
+    from functools import partial
+
+    from ibntrack.tune import cache_sequences
+
+    if getattr(args, "engine", "local") != "ray":
+        return cache_sequences
+    return partial(
+        cache_sequences_many,
+        engine="ray",
+        workers=args.workers,
+        address=args.address,
+        num_cpus=args.num_cpus,
+        num_gpus=args.num_gpus,
+    )
 
 
 def cache_sequences_many(
@@ -41,9 +60,12 @@ def cache_sequences_many(
     from ibntrack.tune import CACHE_THRESH, _labelled_sequences
 
     seqs = [str(s) for s in _labelled_sequences(source)]
-    live_scene = ",".join(scene) if isinstance(scene, (list, tuple)) else scene
+    live_scene = scene if scene is None or isinstance(scene, str) else ",".join(scene)
     options = TrackOptions(
-        scene=live_scene, sparsity=sparsity, device=device, max_frames=max_frames,
+        scene=live_scene,
+        sparsity=sparsity,
+        device=device,
+        max_frames=max_frames,
         tracker_kwargs={"backend": backend},
     )
     blob = pack_weights(weights)
@@ -53,7 +75,12 @@ def cache_sequences_many(
         else:
             eng = LocalEngine(blob, options, out)
         results: list[Any] = [None] * len(seqs)
-        bar = tqdm(total=len(seqs), desc="network", unit="sequence", disable=None if progress is None else not progress)
+        bar = tqdm(
+            total=len(seqs),
+            desc="network",
+            unit="sequence",
+            disable=None if progress is None else not progress,
+        )
         try:
             for i, cached in eng.map([("detect_sequence", (s, CACHE_THRESH)) for s in seqs]):
                 if isinstance(cached, dict):  # a failed call (the worker died, or an error)

@@ -237,7 +237,9 @@ class SourceWorker:
             trk.reset(frame_rate=src.frame_rate)
             if src.kind == "images":  # read only the chunk's images (videos decode from the start)
                 ids = src.frame_ids or list(range(1, len(src._files) + 1))
-                src = replace(src, _files=src._files[job.read_start : job.end], frame_ids=ids[job.read_start : job.end])
+                src = replace(
+                    src, _files=src._files[job.read_start : job.end], frame_ids=ids[job.read_start : job.end]
+                )
                 offset = job.read_start
             else:
                 offset = 0
@@ -272,7 +274,7 @@ class SourceWorker:
         live = self.options.scene if self.options.scene else (src.scene or None)
         trk.backend.set_sparsity(_sparsity_for(trk, self.options, live))
         trk.reset(frame_rate=src.frame_rate)
-        frames = []
+        frames: list[tuple[int, Any]] = []
         for frame_id, frame in src:
             if self.options.max_frames is not None and len(frames) >= self.options.max_frames:
                 break
