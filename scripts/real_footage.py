@@ -39,7 +39,7 @@ from ibntrack.fileio import atomic_write_text
 from ibntrack.tracking import MultiObjectTracker
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "DetRe", "DetPr", "IDSW")
+COLUMNS = ("HOTA", "DetA", "AssA", "LocA", "MOTA", "IDF1", "DetRe", "DetPr", "Rcll", "Prcn", "IDSW")
 
 
 def cpu_summary() -> str:
@@ -216,7 +216,7 @@ def table(rows: list[tuple[str, dict[str, float], float]]) -> str:
     head = "| run | " + " | ".join(COLUMNS) + " | frames/s |\n|---" + "|---" * (len(COLUMNS) + 1) + "|\n"
     body = ""
     for name, m, fps in rows:
-        cells = [f"{m[c]:.0f}" if c == "IDSW" else f"{m[c]:.1f}" for c in COLUMNS]
+        cells = [f"{m[c]:.0f}" if c == "IDSW" else f"{100 * m[c]:.1f}" for c in COLUMNS]
         body += f"| {name} | " + " | ".join(cells) + f" | {fps:.1f} |\n"
     return head + body
 
