@@ -140,7 +140,8 @@ def track_for_eval(args: argparse.Namespace) -> None:
         return
     from ibntrack.distributed import track_many
 
-    report = track_many(args.gt, args.weights, out_dir=args.results, **_engine_kwargs(args))
+    # the defaults of `ibntrack track` (its --precision auto): eval --weights W == track, then eval
+    report = track_many(args.gt, args.weights, out_dir=args.results, precision="auto", **_engine_kwargs(args))
     print(report.summary())
     if report.failed:
         raise ValueError("tracking failed on: " + "; ".join(str(s.error) for s in report.failed))

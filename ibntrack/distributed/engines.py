@@ -152,11 +152,17 @@ class RayEngine:
             yield i, outcome
 
     def close(self) -> None:
-        for a in getattr(self, "_actors", []):
+        """Lets idle actors remove their temporary folders (5 s at most: a busy one, after Ctrl-C, is
+        not waited for — the next worker on that machine removes it), then ends them."""
+        ray = self._ray
+        actors = getattr(self, "_actors", [])
+        if actors:
+            refs = [a.close.remote() for a in actors]
+            ray.wait(refs, num_returns=len(refs), timeout=5)
+        for a in actors:
             try:
-                self._ray.get(a.close.remote(), timeout=30)
-                self._ray.kill(a)
-            except Exception:  # a dead actor has nothing to clean up
+                ray.kill(a)
+            except Exception:  # already dead
                 pass
         if self._owns:
             self._ray.shutdown()

@@ -32,6 +32,7 @@ __all__ = ["Job", "TrackOptions", "SourceWorker", "build_tracker", "pack_weights
 
 log = logging.getLogger(__name__)
 
+_DIR_PREFIX = "ibntrack-worker-"  # + pid: the weights and staging folder of one worker process
 # errors that mean "this source is bad input" (reported by name; the other sources go on)
 _INPUT_ERRORS = (SourceError, ValueError, OSError, EOFError)
 
@@ -114,6 +115,20 @@ def build_tracker(weights: str | os.PathLike, options: TrackOptions, **extra: An
     )
 
 
+def _remove_dead_workers_dirs() -> None:
+    """Removes the temporary folders of worker processes that died without cleaning up (SIGKILL)."""
+    for d in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*-*"):
+        pid = d.name[len(_DIR_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except OSError:  # another user's live process
+            pass
+
+
 def _sparsity_for(trk: Tracker, options: TrackOptions, live_scene: Any) -> int:
     """The sparsity factor :meth:`Tracker.from_checkpoint` would choose for a source with ``live_scene``."""
     if options.sparsity is not None:
@@ -149,7 +164,8 @@ class SourceWorker:
         self.fault = fault
         if options.threads:
             torch.set_num_threads(options.threads)
-        self._dir = Path(tempfile.mkdtemp(prefix="ibntrack-worker-"))
+        _remove_dead_workers_dirs()
+        self._dir = Path(tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-"))
         for name, data in weights.items():
             (self._dir / name).write_bytes(data)
         self.weights_path = self._dir / next(iter(weights))
