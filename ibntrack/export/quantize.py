@@ -3,9 +3,19 @@
 :func:`quantize_export` takes the refresh and cached graphs written by :func:`ibntrack.export.export_onnx`
 and writes an int8 pair beside the output path (``<out>`` and ``<out stem>.cached.onnx``) with
 ONNX Runtime's static quantizer: QDQ format, per-channel symmetric int8 weights, uint8 activations
-(the recommended choice for x86 CPUs with VNNI), MinMax ranges observed on calibration frames that went
+(the fast u8×s8 kernels of x86 CPUs), MinMax ranges observed on calibration frames that went
 through the tracker's own preprocessing (:func:`~ibntrack.data.transforms.letterbox` →
 :func:`~ibntrack.data.transforms.to_tensor`).
+
+**The same numbers on every x86 CPU** (``reduce_range``, default True). ONNX Runtime picks its int8
+kernel by the CPU it runs on, and nothing in its API forces another: with VNNI (AVX-512 VNNI, AVX-VNNI,
+AMX) a u8×s8 dot product accumulates exactly in int32, but on AVX2 alone it uses ``VPMADDUBSW``, which adds
+*pairs* of u8×s8 products in int16 with saturation. With full-range weight codes (±127) a pair reaches
+255·(127 + 127) = 64,770 > 32,767, so an AVX2-only CPU silently clips large activations (measured on an
+AVX2-only EPYC: IN variance 16 % off). ``reduce_range=True`` quantizes the weights to 7 bits (codes in
+[−64, 64]): a pair is at most 255·(64 + 64) = 32,640 ≤ 32,767, so every ISA computes the *same* exact
+integer sums and a test on any machine pins the accuracy of all of them. It costs one bit of weight
+resolution (per-channel scales keep that small). :func:`worst_pair_sum` reads the bound off a graph.
 
 Sparse IN keeps working because both graphs are quantized with the same interface as the float pair:
 the refresh graph still *outputs* ``in_mean.i`` / ``in_var.i`` and the cached graph still takes them as
@@ -56,6 +66,7 @@ __all__ = [
     "compare_exports",
     "float_nodes",
     "quantize_export",
+    "worst_pair_sum",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,6 +75,7 @@ QUANT_FORMATS = ("int8",)
 DEFAULT_CALIBRATION_FRAMES = 32
 _IN_SCOPE_MARKERS = {"Sqrt", "ReduceMean"}  # ops only an IBN layer's IN part emits (BN is folded)
 _HEAD_TAIL_OPS = {"Clip", "Exp"}
+INT16_MAX = 32767  # VPMADDUBSW (AVX2 u8×s8) saturates a pair of products here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +185,33 @@ def float_nodes(model: Any) -> list[str]:
     return keep
 
 
+def worst_pair_sum(model: Any) -> int:
+    """Largest |a₀·w₀ + a₁·w₁| an AVX2 u8×s8 kernel can meet in a quantized graph (``onnx.ModelProto``).
+
+    For every int8 weight initializer read by a ``DequantizeLinear`` (QDQ weights of ``[C_out, ...]``) and
+    every output channel: 255 × the sum of its two largest positive codes, and of its two most negative
+    ones (uint8 activations in [0, 255], paired in any order). At most :data:`INT16_MAX` means
+    ``VPMADDUBSW`` never saturates, so AVX2 computes what VNNI/AMX compute. 0 for a graph without int8
+    weights.
+    """
+    from onnx import TensorProto, numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer if t.data_type == TensorProto.INT8}
+    worst = 0
+    for node in model.graph.node:
+        if node.op_type != "DequantizeLinear" or node.input[0] not in inits:
+            continue
+        w = numpy_helper.to_array(inits[node.input[0]]).astype(np.int64)
+        if w.ndim < 2:
+            continue
+        w = w.reshape(w.shape[0], -1)  # [C_out, C_in·kh·kw]
+        w = np.sort(np.concatenate([w, np.zeros_like(w[:, :1])], axis=1), axis=1)  # ≥ 2 codes per row
+        top = np.clip(w[:, -2:], 0, None).sum(axis=1)  # the two largest positive codes
+        bottom = np.clip(w[:, :2], None, 0).sum(axis=1)  # the two most negative codes
+        worst = max(worst, 255 * int(max(top.max(), -bottom.min())))
+    return worst
+
+
 def compare_exports(
     reference: str | os.PathLike,
     candidate: str | os.PathLike,
@@ -228,7 +267,9 @@ def _hide_preprocess_advice(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Please consider")
 
 
-def _quantize_one(src: Path, dst: Path, feeds: list[dict], meta: dict[str, Any]) -> tuple[list[str], int]:
+def _quantize_one(
+    src: Path, dst: Path, feeds: list[dict], meta: dict[str, Any], reduce_range: bool
+) -> tuple[list[str], int]:
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -244,7 +285,7 @@ def _quantize_one(src: Path, dst: Path, feeds: list[dict], meta: dict[str, Any])
             _Reader(feeds),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
-            reduce_range=False,
+            reduce_range=reduce_range,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=excluded,
@@ -270,6 +311,7 @@ def quantize_export(
     calibration_frames: int = DEFAULT_CALIBRATION_FRAMES,
     precision: str = "int8",
     calibration_source: str = "",
+    reduce_range: bool = True,
 ) -> QuantizeReport:
     """Quantize an export's refresh and cached graphs to int8 (static QDQ), calibrated on ``frames``.
 
@@ -282,6 +324,8 @@ def quantize_export(
         calibration_frames: how many frames to calibrate on (evenly spread over a sized sequence).
         precision: ``"int8"`` (the only format).
         calibration_source: what the frames came from, stored in the metadata.
+        reduce_range: 7-bit weight codes, so AVX2-only CPUs compute the same sums as VNNI/AMX ones (see the
+            module docstring); False gives full 8-bit weights, exact only on CPUs with VNNI or AMX.
 
     Both files are written to a temporary folder beside ``out`` and moved into place together.
 
@@ -325,6 +369,7 @@ def quantize_export(
     qmeta = {
         "format": precision,
         "scheme": "static QDQ, per-channel symmetric int8 weights, uint8 activations, MinMax",
+        "reduce_range": bool(reduce_range),
         "calibration_frames": len(tensors),
         "calibration_source": str(calibration_source),
         "float_source": src.name,
@@ -340,7 +385,9 @@ def quantize_export(
             "quantization": qmeta,
             "cached_graph": cached_graph_path(out).name if n_layers else None,
         }
-        kept["refresh"], convs["refresh"] = _quantize_one(src, tmp_main, refresh_feeds, main_meta)
+        kept["refresh"], convs["refresh"] = _quantize_one(
+            src, tmp_main, refresh_feeds, main_meta, reduce_range
+        )
         tmp_cached = None
         if n_layers:
             src_cached = src.parent / meta["cached_graph"]
@@ -348,7 +395,7 @@ def quantize_export(
                 raise FileNotFoundError(f"{src} needs its cached graph {src_cached}, which does not exist")
             tmp_cached = tmp_dir / cached_graph_path(out).name
             kept["cached"], convs["cached"] = _quantize_one(
-                src_cached, tmp_cached, cached_feeds, {**main_meta, "graph": "cached"}
+                src_cached, tmp_cached, cached_feeds, {**main_meta, "graph": "cached"}, reduce_range
             )
             os.replace(tmp_cached, cached_graph_path(out))
         else:
