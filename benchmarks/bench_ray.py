@@ -5,7 +5,10 @@ thread per worker) by
 
 * ``local``  — :func:`ibntrack.track_many` with ``engine="local"`` (this process, one worker);
 * ``ray-1`` / ``ray-2`` — one or two Ray actors (``num_cpus=1`` each) on a local cluster started once
-  (``ray.init(num_cpus=2)``).
+  (``ray.init(num_cpus=2)``);
+* ``2 procs`` — the control: two plain processes (no Ray, started and warmed beforehand), each running the
+  local engine on half of the sources. ``local / 2 procs`` is what two workers can gain on this machine
+  at this moment (other jobs share its cores), the ceiling against which ``ray-2 / ray-1`` is read.
 
 For each Ray variant two times are taken: *end to end* (``track_many`` as a user calls it: actors
 started, weights shipped, every source tracked and published) and *steady state* (the same calls on
@@ -97,12 +100,32 @@ def _steady(weights: Path, root: Path, out: Path, workers: int) -> float:
     return seconds
 
 
+def _half(specs: list[str], weights: str, out: str) -> int:
+    return len(track_many(specs, weights, out_dir=out, engine="local", threads=1).done)
+
+
+def _two_processes(weights: Path, root: Path, out: Path) -> float:
+    """Seconds for two warmed plain processes to track the sources, half each (the machine's ceiling)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    specs = [p.spec for p in plan_sources([str(root)])]
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
+        list(pool.map(_half, [specs[:1], specs[1:2]], [str(weights)] * 2, [str(out / "warm")] * 2))
+        t0 = time.perf_counter()
+        done = sum(pool.map(_half, [specs[0::2], specs[1::2]], [str(weights)] * 2, [str(out)] * 2))
+        seconds = time.perf_counter() - t0
+    assert done == len(specs)
+    return seconds
+
+
 def throughput(args: argparse.Namespace) -> list[str]:
     ray = require_ray()
     tmp = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     root = _archive(tmp / "data", args.sources, args.frames)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    times: dict[str, list[float]] = {k: [] for k in ("local", "ray-1 e2e", "ray-2 e2e", "ray-1", "ray-2")}
+    keys = ("local", "2 procs", "ray-1 e2e", "ray-2 e2e", "ray-1", "ray-2")
+    times: dict[str, list[float]] = {k: [] for k in keys}
     order = ["local", "ray-1", "ray-2"]
     try:
         for rep in range(args.repeats):
@@ -112,6 +135,7 @@ def throughput(args: argparse.Namespace) -> list[str]:
                 if variant == "local":
                     r = track_many(root, args.weights, out_dir=out, engine="local", threads=1)
                     times["local"].append(time.perf_counter() - t0)
+                    times["2 procs"].append(_two_processes(args.weights, root, tmp / f"procs-{rep}"))
                 else:
                     w = int(variant[-1])
                     r = track_many(root, args.weights, out_dir=out, engine="ray", workers=w, threads=1)
@@ -141,8 +165,10 @@ def throughput(args: argparse.Namespace) -> list[str]:
         f"| local (1 worker, in process) | {med['local']:.1f} | {med['local']:.1f} | "
         f"{frames / med['local']:.1f} |",
     ]
+    lines.append(f"| 2 procs (control, no Ray) | - | {med['2 procs']:.1f} | {frames / med['2 procs']:.1f} |")
     for v in ("ray-1", "ray-2"):
         lines.append(f"| {v} | {med[v + ' e2e']:.1f} | {med[v]:.1f} | {frames / med[v]:.1f} |")
+    ceiling = [a / b for a, b in zip(times["local"], times["2 procs"], strict=True)]
     ratio = [a / b for a, b in zip(times["ray-1"], times["ray-2"], strict=True)]
     ratio_e2e = [a / b for a, b in zip(times["ray-1 e2e"], times["ray-2 e2e"], strict=True)]
     overhead = [(r1 - lo) / n for r1, lo in zip(times["ray-1"], times["local"], strict=True)]
@@ -151,6 +177,8 @@ def throughput(args: argparse.Namespace) -> list[str]:
         f"- throughput ray-2 / ray-1 (steady): **{statistics.median(ratio):.2f}x** "
         f"(min {min(ratio):.2f}, max {max(ratio):.2f}); end to end {statistics.median(ratio_e2e):.2f}x "
         "(goal >= 1.7x)",
+        f"- the machine's ceiling for two workers, local / 2 procs: {statistics.median(ceiling):.2f}x "
+        f"(min {min(ceiling):.2f}, max {max(ceiling):.2f})",
         f"- overhead per source, steady ray-1 vs local: **{statistics.median(overhead):+.3f} s** "
         f"(min {min(overhead):+.3f}, max {max(overhead):+.3f}; goal <= 0.5 s)",
         f"- fixed start-up of a run (actors, weights, first source): "

@@ -75,7 +75,14 @@ def add_engine_flags(p: argparse.ArgumentParser, chunking: bool = True) -> None:
 
 def engine_requested(args: argparse.Namespace) -> bool:
     """Whether the command runs through :func:`track_many` (Ray, or local chunking) instead of its
-    single-process path."""
+    single-process path.
+
+    Raises:
+        ValueError: a Ray-only flag (``--address``, ``--workers``, ``--num-gpus``) with ``--engine local``.
+    """
+    from ibntrack.distributed.engines import check_engine_args
+
+    check_engine_args(args.engine, args.workers, args.address, args.num_gpus)
     return getattr(args, "engine", "local") == "ray" or bool(getattr(args, "chunk_frames", None))
 
 
@@ -137,7 +144,12 @@ def track_for_eval(args: argparse.Namespace) -> None:
         ValueError: a sequence could not be tracked (names it), so it is never scored as empty.
     """
     if getattr(args, "weights", None) is None:
+        if args.engine != "local":
+            raise ValueError(
+                "--engine ray: eval tracks only with --weights (give the checkpoint to track with)"
+            )
         return
+    engine_requested(args)  # refuses Ray-only flags without --engine ray
     from ibntrack.distributed import track_many
 
     # the defaults of `ibntrack track` (its --precision auto): eval --weights W == track, then eval

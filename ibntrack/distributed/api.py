@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ibntrack.distributed.engines import LocalEngine, RayEngine
+from ibntrack.distributed.engines import LocalEngine, RayEngine, check_engine_args
 from ibntrack.distributed.plan import Planned, chunk_jobs, plan_sources, read_source_list
 from ibntrack.distributed.stitch import stitch_chunks
 from ibntrack.distributed.store import OutputStore, done_marker, fingerprint
@@ -76,11 +76,7 @@ class RunReport:
 def _make_engine(engine: str, weights: dict[str, bytes], options: TrackOptions, out: str, **kw: Any) -> Any:
     if engine == "ray":
         return RayEngine(weights, options, out, **kw)
-    if engine == "local":
-        if (kw.get("workers") or 1) > 1:
-            raise ValueError("--engine local runs one worker; use --engine ray --workers N for more")
-        return LocalEngine(weights, options, out)
-    raise ValueError(f"engine={engine!r}: choose one of {', '.join(ENGINES)}")
+    return LocalEngine(weights, options, out)
 
 
 def track_many(
@@ -147,6 +143,7 @@ def track_many(
     t0 = time.perf_counter()
     if engine not in ENGINES:
         raise ValueError(f"engine={engine!r}: choose one of {', '.join(ENGINES)}")
+    check_engine_args(engine, workers, address, num_gpus)
     if chunk_frames and (save_video or save_json):
         raise ValueError("--chunk-frames writes result files only; drop --save-video/--save-json to chunk")
     options = TrackOptions(

@@ -20,7 +20,7 @@ from typing import Any
 
 from ibntrack.distributed.worker import SourceWorker, TrackOptions
 
-__all__ = ["LocalEngine", "RayEngine", "require_ray", "RAY_INSTALL_HINT"]
+__all__ = ["LocalEngine", "RayEngine", "require_ray", "check_engine_args", "RAY_INSTALL_HINT"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,21 @@ def require_ray() -> Any:
     except ImportError:
         raise ImportError(f"--engine ray needs Ray, which is not installed: {RAY_INSTALL_HINT}") from None
     return ray
+
+
+def check_engine_args(engine: str, workers: int | None, address: str | None, num_gpus: float) -> None:
+    """Refuses Ray-only settings on the local engine.
+
+    Raises:
+        ValueError: ``--address``, ``--workers`` or ``--num-gpus`` given with ``--engine local``.
+    """
+    if engine != "local":
+        return
+    given = [f for f, v in (("--address", address), ("--workers", workers), ("--num-gpus", num_gpus)) if v]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)}: Ray flag(s); add --engine ray (the local engine is one process)"
+        )
 
 
 def _failed(call: tuple[str, Sequence[Any]], error: str) -> dict[str, Any]:
@@ -63,6 +78,19 @@ class LocalEngine:
 
     def close(self) -> None:
         self.worker.close()
+
+
+class _RayWorker(SourceWorker):
+    """A :class:`SourceWorker` whose weights arrive as ``[ObjectRef]``: a reference nested in a list is
+    not resolved by Ray before the constructor runs, so the actor fetches the bytes itself (on every
+    restart too) while the driver keeps the object alive."""
+
+    def __init__(
+        self, weights_ref: list, options: TrackOptions, out: str, fault: tuple[str, str] | None
+    ) -> None:
+        import ray
+
+        super().__init__(ray.get(weights_ref[0]), options, out, fault)
 
 
 class RayEngine:
@@ -115,12 +143,12 @@ class RayEngine:
 
             options = replace(options, threads=int(num_cpus))
         self.workers = workers
-        actor = ray.remote(SourceWorker).options(
+        actor = ray.remote(_RayWorker).options(
             num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES
         )
         # one copy in the object store, read by every actor and every restart (held until close)
         self._blob = ray.put(weights)
-        self._actors = [actor.remote(self._blob, options, out, fault) for _ in range(workers)]
+        self._actors = [actor.remote([self._blob], options, out, fault) for _ in range(workers)]
 
     def map(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
         ray = self._ray

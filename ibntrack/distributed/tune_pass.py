@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from ibntrack.distributed.engines import LocalEngine, RayEngine
+from ibntrack.distributed.engines import LocalEngine, RayEngine, check_engine_args
 from ibntrack.distributed.worker import TrackOptions, pack_weights
 
 __all__ = ["cache_sequences_many", "cache_function"]
@@ -20,6 +20,7 @@ def cache_function(args: Any) -> Any:
 
     from ibntrack.tune import cache_sequences
 
+    check_engine_args(args.engine, args.workers, args.address, args.num_gpus)
     if getattr(args, "engine", "local") != "ray":
         return cache_sequences
     return partial(

@@ -67,6 +67,27 @@ def test_bad_engine_options_are_refused(archive, ckpt, tmp_path, capsys):
         track_many(archive, ckpt, out_dir=tmp_path, chunk_frames=3, chunk_overlap=3)
     with pytest.raises(ValueError, match="engine='spark'"):
         track_many(archive, ckpt, out_dir=tmp_path, engine="spark")
+    # Ray-only flags on the local engine are refused by name, before any work
+    assert (
+        main(["track", str(archive), "--weights", str(ckpt), "--out", str(tmp_path), "--workers", "2"]) == 2
+    )
+    assert "--workers: Ray flag(s); add --engine ray" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "tune",
+                str(archive),
+                "--weights",
+                str(ckpt),
+                "--out",
+                str(tmp_path / "t.yaml"),
+                "--address",
+                "auto",
+            ]
+        )
+        == 2
+    )
+    assert "--address: Ray flag(s)" in capsys.readouterr().err
 
 
 def test_eval_with_weights_tracks_then_scores(archive, ckpt, tmp_path, capsys):
