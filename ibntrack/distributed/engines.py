@@ -80,19 +80,6 @@ class LocalEngine:
         self.worker.close()
 
 
-class _RayWorker(SourceWorker):
-    """A :class:`SourceWorker` whose weights arrive as ``[ObjectRef]``: a reference nested in a list is
-    not resolved by Ray before the constructor runs, so the actor fetches the bytes itself (on every
-    restart too) while the driver keeps the object alive."""
-
-    def __init__(
-        self, weights_ref: list, options: TrackOptions, out: str, fault: tuple[str, str] | None
-    ) -> None:
-        import ray
-
-        super().__init__(ray.get(weights_ref[0]), options, out, fault)
-
-
 class RayEngine:
     """``workers`` Ray actors, each a :class:`SourceWorker` holding the model once.
 
@@ -143,12 +130,13 @@ class RayEngine:
 
             options = replace(options, threads=int(num_cpus))
         self.workers = workers
-        actor = ray.remote(_RayWorker).options(
+        actor = ray.remote(SourceWorker).options(
             num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES
         )
-        # one copy in the object store, read by every actor and every restart (held until close)
+        # one copy in the object store, read by every actor and every restart (held until close; Ray logs
+        # once that a restart needs it alive, which this reference ensures)
         self._blob = ray.put(weights)
-        self._actors = [actor.remote([self._blob], options, out, fault) for _ in range(workers)]
+        self._actors = [actor.remote(self._blob, options, out, fault) for _ in range(workers)]
 
     def map(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
         ray = self._ray
