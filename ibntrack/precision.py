@@ -1,8 +1,11 @@
 """Number formats: which one a run uses (``fp32 | bf16 | fp16 | auto``) and what the hardware has.
 
 The one place that knows whether this CPU computes bfloat16 natively (``avx512_bf16`` or AMX, read from
-``/proc/cpuinfo`` on Linux) and how a requested precision resolves on a device. Training
-(``train.precision``) and inference (``--precision``) both ask :func:`resolve_precision`.
+``/proc/cpuinfo`` on Linux, capped by ``ONEDNN_MAX_CPU_ISA``) and how a requested precision resolves on a
+device. Training (``train.precision``) and inference (``--precision``) both ask :func:`resolve_precision`;
+the inference backends log *why* ``auto`` chose what it did through :mod:`ibntrack.runtime.isa`, which
+holds the full ISA table (this leaf module keeps only the bf16 rule it needs, and a test pins that both
+agree).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -20,16 +24,22 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 _BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
+# oneDNN ISA names (ONEDNN_MAX_CPU_ISA) below which oneDNN only emulates bf16
+_NO_BF16_CAPS = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @functools.cache
 def cpu_has_native_bf16() -> bool:
-    """True when the CPU has bfloat16 dot-product instructions (x86 ``avx512_bf16`` or AMX).
+    """True when the CPU has bfloat16 dot-product instructions (x86 ``avx512_bf16`` or AMX) and oneDNN may
+    use them (``ONEDNN_MAX_CPU_ISA`` / ``DNNL_MAX_CPU_ISA`` unset or at least ``AVX512_CORE_BF16``).
 
     Read from ``/proc/cpuinfo``; False where that file does not exist (oneDNN then emulates bf16, which
     is slower than fp32).
     """
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+    if cap in _NO_BF16_CAPS:
+        return False
     try:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
@@ -60,7 +70,11 @@ def resolve_precision(requested: str, device: torch.device | str, what: str = "p
     if requested == "fp16" and kind != "cuda":
         raise ValueError(f"{what}=fp16 needs a CUDA device; on a CPU use bf16 (or auto)")
     if requested == "bf16" and kind == "cpu" and not cpu_has_native_bf16():
-        log.warning("%s=bf16: this CPU has no native bfloat16 (avx512_bf16/AMX); using fp32", what)
+        log.warning(
+            "%s=bf16: this CPU has no native bfloat16 (avx512_bf16/AMX, or ONEDNN_MAX_CPU_ISA caps it); "
+            "using fp32",
+            what,
+        )
         return "fp32"
     return requested
 

@@ -37,6 +37,7 @@ from ibntrack.nn.sparse import bind_schedule, get_stream_state, reset_stream, se
 from ibntrack.precision import autocast, resolve_precision
 from ibntrack.runtime.base import Maps, StreamBackend, check_images
 from ibntrack.runtime.card import ModelCard
+from ibntrack.runtime.isa import auto_precision  # issue 23: `auto` chosen (and logged) by the ISA table
 
 __all__ = ["TorchBackend", "load_torch", "read_card"]
 
@@ -113,7 +114,7 @@ class TorchBackend(StreamBackend):
             raise ValueError(f"model must be a torch nn.Module, got {type(model).__name__}")
         check_adapt_frames(adapt_bn)
         super().__init__(schedule or RefreshSchedule(sparsity), _pick_device(device))
-        self.precision = resolve_precision(precision, self.device, "precision")
+        self.precision = resolve_precision(auto_precision(precision, self.device), self.device, "precision")
         if channels_last is None:
             channels_last = self.precision != "fp32" and self.device.type == "cpu"
         self.channels_last = bool(channels_last)

@@ -12,7 +12,6 @@ from ibntrack.nn.checkpoint import save_checkpoint
 from ibntrack.runtime import TorchBackend, open_backend
 
 INPUT = (64, 96)  # (H, W)
-native = pytest.mark.skipif(not precision_mod.cpu_has_native_bf16(), reason="CPU without native bf16")
 
 
 @pytest.fixture(autouse=True)
@@ -32,8 +31,9 @@ def _model() -> torch.nn.Module:
     return model.eval()
 
 
-@native
-def test_bf16_backend_matches_fp32_and_keeps_statistics_fp32():
+def test_bf16_backend_matches_fp32_and_keeps_statistics_fp32(monkeypatch):
+    # runs on every CPU: without native bf16 oneDNN emulates it (exact, only slower)
+    monkeypatch.setattr(precision_mod, "cpu_has_native_bf16", lambda: True)
     model = _model()
     a = TorchBackend(model, sparsity=2)
     b = TorchBackend(model, sparsity=2, precision="bf16")
@@ -124,3 +124,50 @@ def test_onnx_export_refuses_a_torch_precision(ckpt, tmp_path):
                 "bf16",
             ]
         )
+
+
+_AVX2_SCRIPT = """
+import sys, torch
+from ibntrack.nn import build_model
+from ibntrack.precision import cpu_has_native_bf16
+from ibntrack.runtime import TorchBackend
+torch.set_num_threads(1)
+torch.manual_seed(0)
+model = build_model("resnet18-ibn", num_classes=1, emb_dim=8, width=0.25, head_conv=8).train()
+with torch.no_grad():
+    for _ in range(3):
+        model(torch.randn(2, 3, 64, 96))
+model.eval()
+auto = TorchBackend(model, sparsity=2, precision="auto")
+bf16 = TorchBackend(model, sparsity=2, precision="bf16")
+x = torch.load(sys.argv[1], weights_only=True)
+maps = [auto(x[i : i + 1]) for i in range(len(x))]
+torch.save({"maps": maps, "auto": auto.precision, "bf16": bf16.precision, "native": cpu_has_native_bf16()},
+           sys.argv[2])
+"""
+
+
+def test_torch_path_under_onednn_avx2_cap_runs_fp32_with_the_same_maps(tmp_path):
+    """ONEDNN_MAX_CPU_ISA=AVX2 imitates an AVX2-only CPU for torch (it must be set before torch loads, so
+    a subprocess): auto and bf16 resolve to fp32 there, and the maps equal this process's fp32 maps."""
+    import os
+    import subprocess
+    import sys
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 3, *INPUT, generator=gen)  # refresh, cached, refresh, cached
+    torch.save(x, tmp_path / "x.pt")
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _AVX2_SCRIPT, str(tmp_path / "x.pt"), str(tmp_path / "out.pt")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = torch.load(tmp_path / "out.pt", weights_only=True)
+    assert (out["auto"], out["bf16"], out["native"]) == ("fp32", "fp32", False)
+    ref = TorchBackend(_model(), sparsity=2, precision="fp32")
+    for i, capped in enumerate(out["maps"]):
+        mine = ref(x[i : i + 1])
+        for name, t in mine.items():
+            # fp32 on AVX2 vs AVX-512/AMX kernels: the same sums in another order (float rounding only)
+            assert float((capped[name] - t).abs().max()) <= 1e-4 * float(t.abs().max()) + 1e-6, name
