@@ -28,7 +28,8 @@ def add_engine_flags(p: argparse.ArgumentParser, chunking: bool = True) -> None:
         "engine",
         "where the sources are processed. --engine ray runs one Ray actor per worker (each holds the model "
         "once), one task per source, on this machine or a cluster (--address); needs `pip install "
-        "'ibntrack[ray]'`. Finished sources are skipped on a re-run (docs/DISTRIBUTED.md)",
+        "'ibntrack[ray]'`. With it the source may also be a .txt list of sources (one per line), --out an "
+        "fsspec URL (s3://...), and sources finished by an earlier run are skipped (docs/DISTRIBUTED.md)",
     )
     g.add_argument(
         "--engine",

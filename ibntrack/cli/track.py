@@ -7,116 +7,14 @@ import sys
 from pathlib import Path
 
 from ibntrack.cli.engine_flags import add_engine_flags, engine_requested, run_track_engine
-from ibntrack.cliargs import non_negative_int, positive_int, unit_float
+from ibntrack.cli.flags import add_association_flags, add_network_flags, association_overrides, network_kwargs
 
 
 # ----------------------------------------------------------------------------------------------- track
-def _add_tracking_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--scene",
-        help="live scene keywords, e.g. 'winter, snow, street'; sets the sparsity "
-        "factor from their relevance to the training scene (default: the "
-        "sequence's sceneKeywords, else exact IN)",
-    )
-    p.add_argument(
-        "--sparsity",
-        type=positive_int,
-        help="force the IN sparsity factor s (1 = recompute IN statistics every frame)",
-    )
-    p.add_argument(
-        "--conf",
-        type=unit_float,
-        help="tracker's high-score threshold (default: the checkpoint's, else 0.5)",
-    )
-    p.add_argument(
-        "--new-conf",
-        type=unit_float,
-        help="lowest score that starts a new track (default: the checkpoint's, else 0.6)",
-    )
-    p.add_argument("--low-conf", type=unit_float, help="lowest score kept for the second pass (default 0.1)")
-    p.add_argument(
-        "--track-buffer", type=positive_int, help="frames a lost track is kept (at 30 fps; default 30)"
-    )
-    p.add_argument("--no-embeddings", action="store_true", help="associate by motion and IoU only")
-    p.add_argument(
-        "--drift-threshold",
-        type=float,
-        default=None,
-        help="event-driven IN refresh threshold (default 0.1; 0 disables)",
-    )
-    p.add_argument(
-        "--adapt-bn",
-        type=non_negative_int,
-        default=0,
-        metavar="K",
-        help="test-time BN adaptation: re-estimate the BatchNorm statistics (plain BN and the BN half of "
-        "IBN) from the first K frames of each source, then freeze them; frame t is tracked with the "
-        "statistics of frames 0..t, mixed with the training ones as a prior worth 8 frames. Combines with "
-        "--sparsity; torch backend only (default 0 = off)",
-    )
-    p.add_argument("--no-fold", action="store_true", help="do not fold BN/IN into convolutions")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
-    p.add_argument(
-        "--backend",
-        choices=("torch", "onnxruntime"),
-        default="torch",
-        help="network runtime; onnxruntime takes the .onnx written by `ibntrack export`",
-    )
-    p.add_argument(
-        "--precision",
-        choices=("fp32", "bf16", "fp16", "auto"),
-        default="auto",
-        help="number format of the torch backend: auto (default) = bf16 on a CPU with native bf16 "
-        "(avx512_bf16/AMX), fp16 on CUDA, else fp32; bf16 on a CPU without it falls back to fp32 with a "
-        "warning. An ONNX export runs in its own format (int8: `ibntrack export --quantize int8`)",
-    )
-    p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch (default: PyTorch's)")
-    p.add_argument("--max-frames", type=positive_int, help="stop each source after this many frames")
-    p.add_argument(
-        "--tracker-config",
-        type=Path,
-        help="YAML of tracker settings (as written by `ibntrack tune --out FILE.yaml`); the flags above "
-        "override it, it overrides the checkpoint's",
-    )
-
-
 def _tracker_kwargs(args: argparse.Namespace) -> dict:
-    """Tracker settings the user gave; the rest come from the checkpoint's calibrated thresholds."""
-    changes = {}
-    if getattr(args, "tracker_config", None):
-        from ibntrack.tune import load_tracker_settings
-
-        changes.update(load_tracker_settings(args.tracker_config))
-    if args.conf is not None:
-        changes["det_thresh"] = args.conf
-    if args.low_conf is not None:
-        changes["low_thresh"] = args.low_conf
-    if args.track_buffer is not None:
-        changes["track_buffer"] = args.track_buffer
-    if args.no_embeddings:
-        changes["use_embeddings"] = False
-    if args.new_conf is not None:
-        changes["new_track_thresh"] = args.new_conf
-    kwargs = {"tracker_overrides": changes, "fold": not args.no_fold, "backend": args.backend}
-    precision = getattr(args, "precision", "fp32")
-    if args.backend == "onnxruntime" or str(args.weights).endswith(".onnx"):
-        if precision not in ("fp32", "auto"):
-            raise SystemExit(
-                f"ibntrack track: --precision {precision} applies to the torch backend; an ONNX export runs "
-                "in the format it was written in (int8: ibntrack export --quantize int8 --calibration SRC)"
-            )
-        precision = "fp32"
-        if getattr(args, "adapt_bn", 0):
-            raise SystemExit(
-                "ibntrack track: --adapt-bn is only supported by the PyTorch backend (--backend torch with "
-                "a .pt checkpoint); an ONNX export has its BN statistics folded into the graph"
-            )
-    kwargs["precision"] = precision
-    if getattr(args, "adapt_bn", 0):
-        kwargs["adapt_bn"] = args.adapt_bn
-    if args.drift_threshold is not None:
-        kwargs["drift_threshold"] = args.drift_threshold or None
-    return kwargs
+    """:meth:`~ibntrack.engine.infer.Tracker.from_checkpoint` keywords of the flags the user gave; the rest
+    come from the checkpoint (its calibrated thresholds) and the defaults."""
+    return {"tracker_overrides": association_overrides(args), **network_kwargs(args)}
 
 
 def _add_track(sub: argparse._SubParsersAction) -> None:
@@ -133,7 +31,9 @@ def _add_track(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="checkpoint from `ibntrack train` (.pt) or an ONNX export with --backend onnxruntime",
     )
-    p.add_argument("--out", type=Path, default=Path("runs/track"), help="output folder (default runs/track)")
+    p.add_argument(  # a str, not a Path: with --engine ray it may be a URL (Path("s3://b") is "s3:/b")
+        "--out", default="runs/track", help="output folder (default runs/track); a URL with --engine ray"
+    )
     p.add_argument("--save-video", action="store_true", help="write an annotated H.264 mp4 per source")
     p.add_argument("--save-json", action="store_true", help="write JSON lines (one per frame) per source")
     p.add_argument(
@@ -153,7 +53,8 @@ def _add_track(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--interpolate-gap", type=int, default=20, help="longest gap filled by --interpolate (default 20)"
     )
-    _add_tracking_flags(p)
+    add_network_flags(p)
+    add_association_flags(p)
     add_engine_flags(p)  # --engine local|ray, --address, --workers, --chunk-frames ... (issue 24)
     p.set_defaults(func=_run_track)
 

@@ -100,3 +100,21 @@ def test_eval_with_weights_tracks_then_scores(archive, ckpt, tmp_path, capsys):
         main(["track", str(archive / "a2"), "--weights", str(ckpt), "--out", str(tmp_path / "single")]) == 0
     )
     assert (results / "a2.txt").read_bytes() == (tmp_path / "single" / "a2.txt").read_bytes()
+
+
+def test_cli_chunks_into_a_url_and_resumes(archive, ckpt, tmp_path, capsys):
+    argv = [
+        "track",
+        str(archive / "a0"),
+        "--weights",
+        str(ckpt),
+        "--out",
+        f"file://{tmp_path}/o",
+        "--chunk-frames",
+        "4",
+    ]
+    assert main(argv) == 0
+    assert "1 done, 0 skipped" in capsys.readouterr().out
+    assert json.loads((tmp_path / "o" / "_done" / "a0.json").read_text())["chunks"] == 2
+    assert main(argv) == 0
+    assert "0 done, 1 skipped" in capsys.readouterr().out
