@@ -33,7 +33,6 @@ Output: a copy of the checkpoint whose ``tracker`` entry holds the best settings
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import os
@@ -51,7 +50,6 @@ __all__ = [
     "CachedSequence",
     "SEARCH_SPACE",
     "TuneResult",
-    "add_tune_parser",
     "cache_sequences",
     "load_tracker_settings",
     "replay",
@@ -165,11 +163,16 @@ def cache_sequences(
     max_frames: int | None = None,
     backend: str = "torch",
     progress: bool | None = None,
+    **tracker_kwargs: Any,
 ) -> list[CachedSequence]:
     """Runs the network once over every labelled sequence of ``source`` (as ``ibntrack track`` would).
 
     The sparsity factor per sequence is chosen as :func:`ibntrack.engine.infer.track` chooses it (``scene``,
-    else the sequence's ``sceneKeywords``; ``sparsity`` forces it).
+    else the sequence's ``sceneKeywords``; ``sparsity`` forces it). ``tracker_kwargs`` are the network
+    settings of :meth:`~ibntrack.engine.infer.Tracker.from_checkpoint` (``precision``, ``fold``,
+    ``adapt_bn``, ``drift_threshold`` ...): give the ones ``ibntrack track`` will run with
+    (:func:`ibntrack.cli.flags.network_kwargs` of the same flags) so that the thresholds are tuned on the
+    detections tracking sees.
 
     Raises:
         ValueError: a sequence without ground truth (before the network runs).
@@ -192,6 +195,7 @@ def cache_sequences(
                 backend=backend,
                 frame_rate=src.frame_rate,
                 conf_thresh=CACHE_THRESH,
+                **tracker_kwargs,
             )
             frames = []
             bar = tqdm(
@@ -408,91 +412,3 @@ def load_tracker_settings(path: str | os.PathLike) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"--tracker-config {path}: {exc}") from None
     return dict(data)
-
-
-# ---------------------------------------------------------------------------------------------- the CLI
-
-
-def add_tune_parser(sub: argparse._SubParsersAction) -> None:
-    """``ibntrack tune SOURCE --weights W --out OUT``."""
-    from ibntrack.cliargs import positive_int as _positive_int
-
-    p = sub.add_parser(
-        "tune",
-        help="search tracker thresholds on labelled sequences for the best HOTA (Optuna)",
-        description="Runs the network once per labelled sequence, then re-runs only the association for "
-        "each trial (TPE sampler, fixed seed and budget) and scores it with TrackEval. Writes the best "
-        "settings into a copy of the checkpoint (--out tuned.pt) or a YAML file for "
-        "`ibntrack track --tracker-config`.",
-    )
-    p.add_argument("source", help="a labelled MOTChallenge sequence (with gt/gt.txt) or a root of them")
-    p.add_argument("--weights", required=True, type=Path, help="checkpoint (.pt) or ONNX export")
-    p.add_argument("--out", required=True, type=Path, help="tuned checkpoint copy (.pt) or settings (.yaml)")
-    p.add_argument("--trials", type=_positive_int, default=50, help="trial budget (default 50)")
-    p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
-    p.add_argument(
-        "--params",
-        help="comma-separated settings to search (default all: " + ",".join(SEARCH_SPACE) + ")",
-    )
-    p.add_argument("--scene", help="live scene keywords (default: each sequence's sceneKeywords)")
-    p.add_argument("--sparsity", type=_positive_int, help="force the IN sparsity factor")
-    p.add_argument("--tracker-config", type=Path, help="start from these settings (YAML) instead")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
-    p.add_argument("--max-frames", type=_positive_int, help="use only the first N frames of each sequence")
-    p.set_defaults(func=_run_tune)
-
-
-def _run_tune(args: argparse.Namespace) -> int:
-
-    out = Path(args.out)
-    if out.suffix not in (".pt", ".yaml", ".yml"):
-        raise ValueError(f"--out {out}: give a .pt (a tuned copy of the checkpoint) or a .yaml file")
-    onnx = str(args.weights).endswith(".onnx") or args.backend == "onnxruntime"
-    if out.suffix == ".pt" and onnx:
-        raise ValueError("--out .pt needs a .pt checkpoint as --weights; write a .yaml file for ONNX models")
-    _import_optuna()
-    from ibntrack.fileio import check_writable_file
-
-    check_writable_file(out, "--out")  # before the network pass and the trials, not after them
-    params = [p.strip() for p in args.params.split(",") if p.strip()] if args.params else None
-    _check_params(params)  # before the network pass
-    t0 = time.perf_counter()
-    from ibntrack.distributed.tune_pass import cache_function  # --engine ray: one task per sequence
-
-    seqs = cache_function(args)(
-        args.source,
-        args.weights,
-        scene=args.scene,
-        sparsity=args.sparsity,
-        device=args.device,
-        max_frames=args.max_frames,
-        backend=args.backend,
-    )
-    t_net = time.perf_counter() - t0
-    # the settings `ibntrack track` would start from with these weights
-    base_settings = dataclasses.asdict(seqs[0].tracker_config or TrackerConfig())
-    if args.tracker_config:
-        base_settings.update(load_tracker_settings(args.tracker_config))
-    base = TrackerConfig(**base_settings)
-    frames = sum(len(s.frames) for s in seqs)
-    print(f"network pass: {len(seqs)} sequence(s), {frames} frames in {t_net:.1f} s; {args.trials} trials")
-
-    def report(number: int, hota: float, best: float) -> None:
-        if number % 10 == 0 or number == args.trials - 1:
-            print(f"  trial {number:>4}: HOTA {100 * hota:5.1f}   best {100 * best:5.1f}")
-
-    result = tune(seqs, base, trials=args.trials, seed=args.seed, params=params, callback=report)
-    note = (
-        f"ibntrack tune {args.source} --weights {args.weights} --trials {args.trials} --seed {args.seed}\n"
-        f"HOTA on the tuning sequences: {100 * result.base_hota:.1f} -> {100 * result.best_hota:.1f}"
-    )
-    path = write_settings(out, result.best, args.weights, note)
-    print(
-        f"HOTA {100 * result.base_hota:.1f} (starting settings) -> {100 * result.best_hota:.1f} (best) on "
-        f"{', '.join(s.name for s in seqs)}; search {result.seconds['search']:.1f} s"
-    )
-    changed = result.changed()
-    print("changed: " + (", ".join(f"{k}={v:.3g}" for k, v in changed.items()) if changed else "nothing"))
-    print(f"wrote {path}")
-    return 0

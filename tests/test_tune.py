@@ -17,6 +17,7 @@ from ibntrack.engine.checkpoint import load_checkpoint  # noqa: E402
 from ibntrack.structures import Detections  # noqa: E402
 from ibntrack.tracking import TrackerConfig  # noqa: E402
 from ibntrack.tune import (  # noqa: E402
+    CACHE_THRESH,
     SEARCH_SPACE,
     CachedSequence,
     cache_sequences,
@@ -138,3 +139,42 @@ def test_settings_files_hold_overrides_only(ckpt, tmp_path):
     written = yaml.safe_load(y.read_text())["tracker"]
     assert set(written) == {*SEARCH_SPACE, "gating"}
     assert written["gating"] is False and written["det_thresh"] == 0.42
+
+
+# ------------------------------------------------------------------ tune and track: one network setting
+NETWORK_FLAGS = [[], ["--precision", "bf16", "--no-fold", "--sparsity", "2"], ["--adapt-bn", "2"]]
+
+
+@pytest.mark.parametrize("flags", NETWORK_FLAGS)
+def test_tune_caches_what_track_detects(ckpt, seq, tmp_path, flags):
+    """The same flags give tune's network pass and track's tracker the same number format and settings
+    (tune used to run fp32 while track defaults to auto), so the cached detections are track's, bit for
+    bit, and tune starts from track's thresholds."""
+    from ibntrack.cli import build_parser
+    from ibntrack.cli.track import _tracker_kwargs
+    from ibntrack.cli.tune import network_pass, starting_settings
+    from ibntrack.data.mot import load_sequence
+    from ibntrack.engine.infer import Tracker
+    from ibntrack.engine.sources import open_sources
+
+    settings = tmp_path / "t.yaml"
+    settings.write_text(yaml.safe_dump({"tracker": {"det_thresh": 0.45, "track_buffer": 7}}))
+    common = ["--weights", str(ckpt), "--tracker-config", str(settings), *flags]
+    parser = build_parser()
+    t_args = parser.parse_args(["track", str(seq), "--out", str(tmp_path / "o"), *common])
+    u_args = parser.parse_args(["tune", str(seq), "--out", str(tmp_path / "u.yaml"), *common])
+    for name in ("precision", "backend", "no_fold", "adapt_bn", "drift_threshold", "sparsity", "device"):
+        assert getattr(u_args, name) == getattr(t_args, name), name  # the same defaults
+    assert flags or t_args.precision == "auto"  # both default to track's number format
+    (cached,) = network_pass(u_args)
+    (src,) = open_sources(seq)
+    kwargs = dict(scene=src.scene, sparsity=t_args.sparsity, **_tracker_kwargs(t_args))  # as track() does
+    trk = Tracker.from_checkpoint(ckpt, **kwargs)
+    probe = Tracker.from_checkpoint(ckpt, conf_thresh=CACHE_THRESH, **kwargs)  # tune's cut, track's network
+    assert starting_settings(u_args, [cached]) == trk.tracker_config  # checkpoint, then the YAML file
+    assert trk.tracker_config.det_thresh == 0.45 and trk.tracker_config.track_buffer == 7
+    assert len(cached.frames) == load_sequence(seq).length
+    for (frame_id, dets), (_, frame) in zip(cached.frames, src, strict=True):
+        mine = probe.detect(frame)
+        np.testing.assert_array_equal(dets.boxes, mine.boxes)  # bit for bit: the same number format
+        np.testing.assert_array_equal(dets.scores, mine.scores)

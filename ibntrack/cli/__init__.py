@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_demo, _add_synth, _add_train, _add_track, _add_eval, _add_export, _add_adapt):
         add(sub)
     from ibntrack.data.convert import add_convert_parser
-    from ibntrack.tune import add_tune_parser
+    from ibntrack.cli.tune import add_tune_parser
 
     add_convert_parser(sub)
     add_tune_parser(sub)

@@ -48,6 +48,7 @@ def cache_sequences_many(
     address: str | None = None,
     num_cpus: float = 1.0,
     num_gpus: float = 0.0,
+    **tracker_kwargs: Any,
 ) -> list[Any]:
     """As :func:`ibntrack.tune.cache_sequences`, one sequence per worker call: the same
     :class:`~ibntrack.tune.CachedSequence` list, in the same order.
@@ -67,7 +68,7 @@ def cache_sequences_many(
         sparsity=sparsity,
         device=device,
         max_frames=max_frames,
-        tracker_kwargs={"backend": backend},
+        tracker_kwargs={"backend": backend, **tracker_kwargs},  # precision, fold ... as track
     )
     blob = pack_weights(weights)
     with tempfile.TemporaryDirectory(prefix="ibntrack-tune-") as out:
