@@ -107,22 +107,19 @@ def network_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     Raises:
         SystemExit: ``--precision`` other than fp32/auto, or ``--adapt-bn``, for an ONNX export.
     """
-    kwargs: dict[str, Any] = {"fold": not args.no_fold, "backend": args.backend}
-    precision = args.precision
-    if args.backend == "onnxruntime" or str(args.weights).endswith(".onnx"):
-        if precision not in ("fp32", "auto"):
-            raise SystemExit(
-                f"ibntrack {args.command}: --precision {precision} applies to the torch backend; an ONNX "
-                "export runs in the format it was written in (int8: ibntrack export --quantize int8 "
-                "--calibration SRC)"
-            )
-        precision = "fp32"
-        if args.adapt_bn:
-            raise SystemExit(
-                f"ibntrack {args.command}: --adapt-bn is only supported by the PyTorch backend (--backend "
-                "torch with a .pt checkpoint); an ONNX export has its BN statistics folded into the graph"
-            )
-    kwargs["precision"] = precision
+    from ibntrack.runtime.options import RuntimeConfig
+
+    try:  # the one ONNX rule, checked before any work
+        runtime = RuntimeConfig(
+            weights=str(args.weights),
+            backend=args.backend,
+            device=args.device,
+            precision=args.precision,
+            adapt_bn=args.adapt_bn,
+        ).resolved()
+    except ValueError as exc:
+        raise SystemExit(f"ibntrack {args.command}: {exc}") from None
+    kwargs: dict[str, Any] = {"fold": not args.no_fold, "backend": args.backend, "precision": runtime.precision}
     if args.adapt_bn:
         kwargs["adapt_bn"] = args.adapt_bn
     if args.drift_threshold is not None:

@@ -81,13 +81,13 @@ def starting_settings(args: argparse.Namespace, seqs: list[Any]) -> Any:
 
 def _run_tune(args: argparse.Namespace) -> int:
     from ibntrack.fileio import check_writable_file
+    from ibntrack.runtime import is_onnx
     from ibntrack.tune import _check_params, _import_optuna, tune, write_settings
 
     out = Path(args.out)
     if out.suffix not in (".pt", ".yaml", ".yml"):
         raise ValueError(f"--out {out}: give a .pt (a tuned copy of the checkpoint) or a .yaml file")
-    onnx = str(args.weights).endswith(".onnx") or args.backend == "onnxruntime"
-    if out.suffix == ".pt" and onnx:
+    if out.suffix == ".pt" and is_onnx(args.weights, args.backend):
         raise ValueError("--out .pt needs a .pt checkpoint as --weights; write a .yaml file for ONNX models")
     _import_optuna()
     check_writable_file(out, "--out")  # before the network pass and the trials, not after them

@@ -7,8 +7,10 @@
   importable as ``OnnxModel``);
 * :mod:`~ibntrack.runtime.card` — :class:`ModelCard`, what a model is apart from its weights.
 
-:func:`open_backend` opens a weights file with the backend its name asks for. A new backend (another
-number format, another runtime) is a class speaking :class:`Backend` and an entry in :data:`BACKENDS`.
+:func:`open_runtime` opens the weights of a :class:`RuntimeConfig` with the backend it names
+(:mod:`~ibntrack.runtime.options`: the registry :data:`BACKENDS`, name → opener; the one ONNX rule);
+:func:`open_backend` is the same with plain arguments. A new backend (another number format, another
+runtime) is a class speaking :class:`Backend` and an entry in :data:`BACKENDS`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from ibntrack.nn.adapt import DEFAULT_ADAPT_PRIOR
 from ibntrack.runtime.base import MAP_NAMES, Backend, Maps, StreamBackend, check_images
 from ibntrack.runtime.card import ModelCard
+from ibntrack.runtime.options import BACKENDS, RuntimeConfig, is_onnx, open_runtime
 from ibntrack.runtime.ort import OnnxBackend, OnnxModel, load_onnx_model
 from ibntrack.runtime.torch import TorchBackend, load_torch
 from ibntrack.runtime.torch import read_card as _read_checkpoint_card
@@ -32,22 +35,16 @@ __all__ = [
     "ModelCard",
     "OnnxBackend",
     "OnnxModel",
+    "RuntimeConfig",
     "StreamBackend",
     "TorchBackend",
     "check_images",
+    "is_onnx",
     "load_onnx_model",
     "open_backend",
+    "open_runtime",
     "read_card",
 ]
-
-BACKENDS = ("torch", "onnxruntime")
-"""Names ``--backend`` accepts."""
-
-
-def _is_onnx(weights: str | os.PathLike, backend: str) -> bool:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
-    return backend == "onnxruntime" or os.fspath(weights).endswith(".onnx")
 
 
 def open_backend(
@@ -78,35 +75,21 @@ def open_backend(
         ValueError: unknown backend or precision, a device ONNX Runtime does not run on, ``adapt_bn``
             with ONNX Runtime, or an unreadable file.
     """
-    if _is_onnx(weights, backend):
-        if adapt_bn:
-            raise ValueError(
-                "--adapt-bn (adapt_bn) is only supported by the PyTorch backend: an ONNX export has its BN "
-                "statistics folded into the graph; track the .pt checkpoint with --backend torch"
-            )
-        if str(device) != "cpu":
-            raise ValueError("the onnxruntime backend runs on --device cpu here")
-        if precision not in ("fp32", "auto"):
-            raise ValueError(
-                f"precision={precision!r} applies to the torch backend; an ONNX export runs in the format "
-                "it was written in (for int8: ibntrack export --quantize int8 --calibration SOURCE)"
-            )
-        runner = OnnxBackend(weights)
-        runner.set_sparsity(sparsity)
-        return runner, runner.card
-    return load_torch(
-        weights,
-        sparsity=sparsity,
-        device=device,
+    runtime = RuntimeConfig(
+        weights=os.fspath(weights),
+        backend=backend,  # type: ignore[arg-type]  # checked by is_onnx
+        device=str(device),
+        precision=precision,  # type: ignore[arg-type]  # checked by the backend
         fold=fold,
-        precision=precision,
         adapt_bn=adapt_bn,
         adapt_bn_prior=adapt_bn_prior,
     )
+    is_onnx(weights, backend)  # an unknown backend name is a ValueError
+    return open_runtime(runtime, sparsity)
 
 
 def read_card(weights: str | os.PathLike, backend: str = "torch") -> ModelCard:
     """The :class:`ModelCard` of a checkpoint or of an export (without building a backend for torch)."""
-    if _is_onnx(weights, backend):
+    if is_onnx(weights, backend):
         return OnnxBackend(weights).card
     return _read_checkpoint_card(weights)
