@@ -41,6 +41,7 @@ __all__ = [
     "check_images",
     "is_onnx",
     "load_onnx_model",
+    "load_torch",
     "open_backend",
     "open_runtime",
     "read_card",
