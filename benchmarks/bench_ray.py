@@ -17,6 +17,10 @@ the variants in a rotating order; medians are reported. Ratios: ``ray-2 / ray-1`
 and the overhead per source of Ray over the local engine, ``(steady ray-1 − local) / sources`` (goal
 ≤ 0.5 s). Every variant's result files are checked byte-identical to the local engine's.
 
+Part ``overhead``: Ray's own cost per source, where the work is tiny (16 one-frame sources): steady
+state of one Ray actor minus the local engine's, per source (goal ≤ 0.5 s). Less sensitive to the other
+jobs of a shared machine than the difference of two long runs above.
+
 Part ``chunking``: the identity cost of ``--chunk-frames N --chunk-overlap K`` against one-piece tracking
 (HOTA, IDSW, IDF1 by TrackEval) on generated sequences with ground truth. The network runs once per
 sequence at exact IN (s = 1, where a frame's detections do not depend on the frames before it, so a
@@ -40,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -47,7 +52,7 @@ import torch  # noqa: E402
 
 from ibntrack.data.synth import generate_sequence  # noqa: E402
 from ibntrack.distributed import track_many  # noqa: E402
-from ibntrack.distributed.engines import RayEngine, require_ray  # noqa: E402
+from ibntrack.distributed.engines import LocalEngine, RayEngine, require_ray  # noqa: E402
 from ibntrack.distributed.plan import chunk_jobs, plan_sources  # noqa: E402
 from ibntrack.distributed.stitch import stitch_chunks  # noqa: E402
 from ibntrack.distributed.store import fingerprint  # noqa: E402
@@ -82,13 +87,16 @@ def _archive(root: Path, n: int, frames: int, seed0: int = 100) -> Path:
 
 
 # ------------------------------------------------------------------------------------------- throughput
-def _steady(weights: Path, root: Path, out: Path, workers: int) -> float:
-    """Seconds to track every source on ``workers`` actors already started and warmed by one source."""
+def _steady(weights: Path, root: Path, out: Path, workers: int, engine: str = "ray") -> float:
+    """Seconds to track every source on ``workers`` workers already started and warmed by one source."""
     options = TrackOptions(threads=1)
     blob = pack_weights(weights)
     fp = fingerprint(blob, options)
     jobs = [Job(p.name, p.spec) for p in plan_sources([str(root)])]
-    eng = RayEngine(blob, options, str(out), workers=workers, num_cpus=1)
+    if engine == "ray":
+        eng: Any = RayEngine(blob, options, str(out), workers=workers, num_cpus=1)
+    else:
+        eng = LocalEngine(blob, options, str(out))
     try:
         list(eng.map([("run", (jobs[0], fp + "warm"))] * workers))  # start and warm every actor
         t0 = time.perf_counter()
@@ -187,6 +195,31 @@ def throughput(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def overhead(args: argparse.Namespace) -> list[str]:
+    """Ray's cost per source where the work is tiny (one-frame sources): steady ray-1 minus local."""
+    ray = require_ray()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ray-overhead-"))
+    n = args.overhead_sources
+    root = _archive(tmp / "data", n, 1, seed0=300)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    per_source: list[float] = []
+    local: list[float] = []
+    try:
+        for rep in range(args.repeats):
+            t_local = _steady(args.weights, root, tmp / f"local-{rep}", 1, engine="local")
+            t_ray = _steady(args.weights, root, tmp / f"ray-{rep}", 1)
+            local.append(t_local / n)
+            per_source.append((t_ray - t_local) / n)
+    finally:
+        ray.shutdown()
+    return [
+        f"{n} one-frame sources, steady state (workers started and warmed), median of {args.repeats}: "
+        f"local {1e3 * statistics.median(local):.0f} ms per source; Ray adds "
+        f"**{1e3 * statistics.median(per_source):+.0f} ms per source** (min {1e3 * min(per_source):+.0f}, "
+        f"max {1e3 * max(per_source):+.0f}; goal <= 500 ms)",
+    ]
+
+
 # --------------------------------------------------------------------------------------------- chunking
 def chunking(args: argparse.Namespace) -> list[str]:
     from ibntrack.data.motio import write_results
@@ -245,7 +278,8 @@ def chunking(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--part", choices=("all", "throughput", "chunking"), default="all")
+    p.add_argument("--part", choices=("all", "throughput", "overhead", "chunking"), default="all")
+    p.add_argument("--overhead-sources", type=int, default=16, help="one-frame sources (overhead part)")
     p.add_argument("--weights", type=Path, default=WEIGHTS)
     p.add_argument("--sources", type=int, default=8)
     p.add_argument("--frames", type=int, default=24, help="frames per source (throughput)")
@@ -259,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     if args.quick:
-        args.sources, args.frames, args.repeats = 4, 4, 1
+        args.sources, args.frames, args.repeats, args.overhead_sources = 4, 4, 1, 4
         args.chunk_sequences, args.chunk_length, args.chunk_frames, args.overlaps = 1, 40, [20], [0, 5]
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
@@ -268,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.part in ("all", "throughput"):
         print("\n".join(["", "## 1 vs 2 workers", "", *throughput(args)]), flush=True)
+    if args.part in ("all", "overhead"):
+        print("\n".join(["", "## overhead per source", "", *overhead(args)]), flush=True)
     if args.part in ("all", "chunking"):
         print("\n".join(["", "## chunking cost", "", *chunking(args)]), flush=True)
     return 0
