@@ -17,6 +17,7 @@ from ibntrack.cli.adapt import _add_adapt
 from ibntrack.cli.commands import _add_demo, _add_eval, _add_synth, _add_train
 from ibntrack.cli.engine_flags import add_engine_flags
 from ibntrack.cli.export import _add_export
+from ibntrack.cli.info import _add_info
 from ibntrack.cli.track import _add_track
 
 __all__ = ["main", "build_parser"]
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ibntrack {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_demo, _add_synth, _add_train, _add_track, _add_eval, _add_export, _add_adapt):
+    for add in (_add_demo, _add_synth, _add_train, _add_track, _add_eval, _add_export, _add_adapt, _add_info):
         add(sub)
     from ibntrack.data.convert import add_convert_parser
     from ibntrack.cli.tune import add_tune_parser

@@ -183,7 +183,7 @@ def choose_precision(
             if kernel in ("avx512_vnni", "avx512_bf16", "amx")
             else "u8×s8 kernels; its 7-bit weights keep them from saturating"
         )
-        return PrecisionChoice("int8", f"int8 ONNX export on a {kernel} CPU: ONNX Runtime, {how}")
+        return PrecisionChoice("int8", f"int8 ONNX export, {kernel} CPU for ONNX Runtime: {how}")
     if cls in _NATIVE_BF16:
         flag = "amx_bf16" if cls == "amx" else "avx512_bf16"
         return PrecisionChoice("bf16", f"{cls} CPU{capped}: native bfloat16 ({flag}), ~2-3x fp32")
