@@ -225,7 +225,7 @@ def run_tracking(
     frames = 0
     elapsed = 0.0
     backend = _backend(case, "ibn", variant, threads, 1)
-    trk = Tracker(backend, case.card)
+    trk = Tracker(backend=backend, card=case.card)
     for seq in seqs:
         src = open_sources(seq)[0]
         s = scene_sparsity(src.scene, case.card.train_scene, case.name) if src.scene else SPARSITY

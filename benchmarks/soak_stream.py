@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ibntrack.config import InferenceConfig
 from ibntrack.data.synth import SynthScene
 from ibntrack.engine.infer import Tracker
 from ibntrack.fileio import atomic_write_text
@@ -76,7 +77,8 @@ def soak(
     """Runs the stream; Ctrl-C / SIGTERM stop it early and keep the samples taken so far."""
     torch.set_num_threads(1)
     model, ckpt = load_model(SHIPPED, device="cpu")
-    tracker = Tracker(model, (size[1], size[0]), sparsity=sparsity, class_names=ckpt.get("class_names") or ())
+    cfg = InferenceConfig().replace(stream={"sparsity": sparsity})
+    tracker = Tracker(cfg, model, (size[1], size[0]), class_names=ckpt.get("class_names") or ())
     samples: list[dict] = []
     t0 = time.perf_counter()
     result = {"samples": samples, "tracks_reported": 0, "stopped_early": False}

@@ -24,7 +24,9 @@ __all__ = ["add_association_flags", "add_network_flags", "association_overrides"
 
 def add_network_flags(p: argparse.ArgumentParser) -> None:
     """The ``network`` group: how the network runs on each source (shared by ``track`` and ``tune``)."""
-    g = p.add_argument_group("network", "how the network runs (the same flags and defaults in track and tune)")
+    g = p.add_argument_group(
+        "network", "how the network runs (the same flags and defaults in track and tune)"
+    )
     g.add_argument(
         "--scene",
         help="live scene keywords, e.g. 'winter, snow, street'; sets the sparsity "
@@ -109,7 +111,7 @@ def network_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """
     from ibntrack.runtime.options import RuntimeConfig
 
-    try:  # the one ONNX rule, checked before any work
+    try:  # the one ONNX rule (RuntimeConfig's), checked before any work
         runtime = RuntimeConfig(
             weights=str(args.weights),
             backend=args.backend,
@@ -119,7 +121,11 @@ def network_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         ).resolved()
     except ValueError as exc:
         raise SystemExit(f"ibntrack {args.command}: {exc}") from None
-    kwargs: dict[str, Any] = {"fold": not args.no_fold, "backend": args.backend, "precision": runtime.precision}
+    kwargs: dict[str, Any] = {
+        "fold": not args.no_fold,
+        "backend": args.backend,
+        "precision": runtime.precision,
+    }
     if args.adapt_bn:
         kwargs["adapt_bn"] = args.adapt_bn
     if args.drift_threshold is not None:

@@ -212,7 +212,10 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
             if type(None) in args:
                 return None
             fail()
-        for arm in (a for a in args if a is not type(None)):
+        arms = [a for a in args if a is not type(None)]
+        if isinstance(value, Mapping) and any(_is_section(a) for a in arms):  # name the bad key inside
+            return _coerce(value, next(a for a in arms if _is_section(a)), key, source)
+        for arm in arms:
             try:
                 return _coerce(value, arm, key, source)
             except ValueError:

@@ -8,10 +8,11 @@ the network, the :class:`~ibntrack.runtime.ModelCard` says what the network is, 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,15 +20,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from ibntrack.config.inference import (
+    DEFAULT_DRIFT_THRESHOLD,
+    DecodeConfig,
+    InferenceConfig,
+    StreamConfig,
+)
 from ibntrack.data.transforms import letterbox, to_tensor
 from ibntrack.engine.prefetch import Prefetcher
 from ibntrack.engine.sinks import open_sinks, sink_paths
 from ibntrack.engine.sources import FrameSource, open_sources
-from ibntrack.engine.stream import DEFAULT_DRIFT_THRESHOLD, StreamController
+from ibntrack.engine.stream import StreamController
 from ibntrack.fileio import check_writable_dir, check_writable_file
 from ibntrack.nn.adapt import DEFAULT_ADAPT_PRIOR
 from ibntrack.ops.decode import decode
-from ibntrack.runtime import Backend, ModelCard, TorchBackend, open_backend
+from ibntrack.runtime import Backend, ModelCard, RuntimeConfig, TorchBackend, open_runtime
 from ibntrack.scene import scene_sparsity
 from ibntrack.sizes import check_input_size
 from ibntrack.structures import Detections
@@ -58,88 +65,90 @@ class StageTimes:
 
 
 class Tracker:
-    """Tracks objects in one stream of frames.
+    """Tracks objects in one stream of frames, built from one :class:`~ibntrack.config.InferenceConfig`.
+
+    ``Tracker(cfg)`` opens ``cfg.runtime.weights`` with the backend ``cfg.runtime`` names (the registry
+    :data:`ibntrack.runtime.BACKENDS`); :meth:`from_checkpoint` builds the config from keyword arguments.
 
     Args:
-        backend: the :class:`~ibntrack.runtime.Backend` that runs the network (it owns the stream's
-            refresh schedule); a torch ``nn.Module`` is wrapped in a
-            :class:`~ibntrack.runtime.TorchBackend` (with ``sparsity``, ``device``, ``fold``).
-        card: the model's :class:`~ibntrack.runtime.ModelCard` (input size, class names), or just the
-            network input ``(H, W)`` (multiples of 32).
-        tracker_config: association settings (default: the card's calibrated ones, else the defaults).
+        cfg: runtime, stream, association and decode settings (default :class:`InferenceConfig()`).
+        backend: a ready :class:`~ibntrack.runtime.Backend` (it owns the stream's refresh schedule), or a
+            torch ``nn.Module`` wrapped in a :class:`~ibntrack.runtime.TorchBackend` with ``cfg.runtime``'s
+            device, folding, precision and BN adaptation; ``None`` opens ``cfg.runtime.weights``.
+        card: the model's :class:`~ibntrack.runtime.ModelCard` (input size, class names, calibrated tracker
+            settings), or just the network input ``(H, W)`` (multiples of 32); with ``backend=None`` the
+            opened file's card.
         frame_rate: frames per second of the stream (scales the lost-track buffer).
-        sparsity: sparsity factor s of instance normalisation (1 = exact IN every frame); None keeps the
-            backend's.
-        conf_thresh: detections below this score are not passed to the tracker (defaults to the
-            tracker's ``low_thresh`` so ByteTrack's second pass sees low-score boxes).
-        top_k: maximum detections per frame.
-        device: ``"cpu"`` or ``"cuda[:N]"`` for a wrapped torch module.
-        fold: fold BN (and cached IN) into convolutions, for a wrapped torch module.
-        drift_threshold: event-driven IN refresh threshold (``None`` disables it); see
-            :class:`ibntrack.engine.stream.StreamController`.
         class_names: class names of the heatmap channels (default: the card's).
-        cmc: camera-motion compensation, ``"none" | "sparse" | "ecc"`` (:class:`ibntrack.tracking.gmc.GMC`
-            estimates the frame-to-frame warp that :meth:`MultiObjectTracker.update` applies).
-        adapt_bn: test-time BN adaptation for a wrapped torch module: re-estimate the BN statistics from
-            the first ``adapt_bn`` frames of each stream, then freeze them (0 = off; :meth:`reset`
-            restores the training statistics). See :mod:`ibntrack.nn.adapt`; a ready backend takes it
-            at construction (``TorchBackend(model, adapt_bn=K)``, ``Tracker.from_checkpoint``).
-        adapt_bn_prior: strength of the training statistics as a prior, in frames.
+
+    The sparsity factor is ``cfg.stream.sparsity`` if set; else, with a card, from the relevance of
+    ``cfg.stream.scene`` to the model's training scene (:func:`ibntrack.scene.scene_sparsity`); else a
+    ready backend keeps its own and a new one gets 1 (exact IN). The association settings are
+    ``cfg.association``, else the card's calibrated ones, else :class:`TrackerConfig`'s defaults.
+
+    Raises:
+        ValueError: ``cfg.runtime.adapt_bn`` with a ready backend (BN adaptation is set when a backend is
+            built), no weights and no backend, or a setting the backend does not take.
     """
 
     def __init__(
         self,
-        backend: Backend | torch.nn.Module,
-        card: ModelCard | tuple[int, int],
-        tracker_config: TrackerConfig | None = None,
+        cfg: InferenceConfig | None = None,
+        backend: Backend | torch.nn.Module | None = None,
+        card: ModelCard | tuple[int, int] | None = None,
+        *,
         frame_rate: float = 30.0,
-        sparsity: int | None = None,
-        conf_thresh: float | None = None,
-        top_k: int = 500,
-        device: str = "cpu",
-        fold: bool = True,
-        drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD,
         class_names: Sequence[str] | None = None,
-        cmc: str = "none",
-        adapt_bn: int = 0,
-        adapt_bn_prior: float = DEFAULT_ADAPT_PRIOR,
     ) -> None:
+        cfg = cfg or InferenceConfig()
+        rt = cfg.runtime
+        if backend is None:
+            backend, card = open_runtime(rt)
         runner: Backend
         if isinstance(backend, torch.nn.Module):
             runner = TorchBackend(
                 backend,
-                sparsity=sparsity or 1,
-                device=device,
-                fold=fold,
-                adapt_bn=adapt_bn,
-                adapt_bn_prior=adapt_bn_prior,
+                sparsity=cfg.stream.sparsity or 1,
+                device=rt.device,
+                fold=rt.fold,
+                precision=rt.precision,
+                adapt_bn=rt.adapt_bn,
+                adapt_bn_prior=rt.adapt_bn_prior,
             )
         else:
-            if adapt_bn:
+            if rt.adapt_bn and getattr(backend, "adapt_bn", 0) != rt.adapt_bn:  # not built with it
                 raise ValueError(
                     f"adapt_bn (--adapt-bn) is set when the backend is built: TorchBackend(model, "
-                    f"adapt_bn={adapt_bn!r}) or Tracker.from_checkpoint(..., adapt_bn={adapt_bn!r}); only "
-                    "the PyTorch backend supports it"
+                    f"adapt_bn={rt.adapt_bn!r}) or Tracker.from_checkpoint(..., adapt_bn={rt.adapt_bn!r}); "
+                    "only the PyTorch backend supports it"
                 )
             runner = backend
-            if sparsity is not None:
-                runner.set_sparsity(sparsity)
+        if card is None:
+            raise ValueError("Tracker: give the model's card (or its input size (H, W)) with a backend")
         self.backend = runner
         self.card = card if isinstance(card, ModelCard) else None
+        sparsity = cfg.stream.sparsity
+        if sparsity is None and cfg.stream.scene and self.card is not None:
+            sparsity = scene_sparsity(cfg.stream.scene, self.card.train_scene, self.card.source or "model")
+        if sparsity is not None:
+            runner.set_sparsity(sparsity)
         size = card.require_input_size() if isinstance(card, ModelCard) else card
         self.input_size = check_input_size(size)
         self.device = runner.device
-        if tracker_config is None:
-            tracker_config = TrackerConfig(**dict(self.card.tracker)) if self.card else TrackerConfig()
-        self.tracker_config = tracker_config
-        self.conf_thresh = self.tracker_config.low_thresh if conf_thresh is None else float(conf_thresh)
-        self.top_k = int(top_k)
+        association = cfg.association
+        if association is None:
+            association = TrackerConfig(**dict(self.card.tracker)) if self.card else TrackerConfig()
+        self.config = dataclasses.replace(cfg, association=association)
+        self.tracker_config = association
+        conf = cfg.decode.conf_thresh
+        self.conf_thresh = association.low_thresh if conf is None else float(conf)
+        self.top_k = cfg.decode.top_k
         if class_names is None:
             class_names = self.card.class_names if self.card else ("object",)
         self.class_names = tuple(class_names)
-        self.stream = StreamController(self.backend, drift_threshold=drift_threshold)
-        self.mot = MultiObjectTracker(self.tracker_config, frame_rate=frame_rate)
-        self.gmc = GMC(cmc) if cmc != "none" else None
+        self.stream = StreamController(self.backend, drift_threshold=cfg.stream.drift_threshold)
+        self.mot = MultiObjectTracker(association, frame_rate=frame_rate)
+        self.gmc = GMC(cfg.stream.cmc) if cfg.stream.cmc != "none" else None
         self.times = StageTimes()
         self.last_detections: Detections | None = None
         self._frame_shape: tuple[int, int] | None = None  # (H, W) of this stream's frames
@@ -174,50 +183,56 @@ class Tracker:
         device: str = "cpu",
         sparsity: int | None = None,
         backend: str = "torch",
-        tracker_overrides: dict | None = None,
+        tracker_overrides: Mapping[str, Any] | None = None,
         precision: str = "fp32",
         adapt_bn: int = 0,
         adapt_bn_prior: float = DEFAULT_ADAPT_PRIOR,
-        **kwargs: Any,
+        *,
+        fold: bool = True,
+        drift_threshold: float | None = DEFAULT_DRIFT_THRESHOLD,
+        cmc: str = "none",
+        conf_thresh: float | None = None,
+        top_k: int = 500,
+        tracker_config: TrackerConfig | None = None,
+        frame_rate: float = 30.0,
+        class_names: Sequence[str] | None = None,
     ) -> Tracker:
-        """Builds a tracker from a training checkpoint or an ONNX export.
+        """Builds a tracker from a training checkpoint or an ONNX export: the friendly face of
+        ``Tracker(cfg)``, each argument one field of the :class:`~ibntrack.config.InferenceConfig` it
+        builds (``runtime``: ``path``, ``backend``, ``device``, ``precision``, ``fold``, ``adapt_bn``,
+        ``adapt_bn_prior``; ``stream``: ``scene``, ``sparsity``, ``drift_threshold``, ``cmc``; ``decode``:
+        ``conf_thresh``, ``top_k``; ``association``: ``tracker_config``, else the card's calibrated
+        settings with ``tracker_overrides`` (field → value) on top).
 
-        The sparsity factor is, in order: ``sparsity`` if given; else from the relevance of ``scene`` to
-        the model's training scene (:func:`ibntrack.scene.scene_sparsity`); else 1 (exact IN) — for
-        automatic relevance use :func:`ibntrack.engine.stream.estimate_relevance`.
+        ``backend="onnxruntime"`` (or a ``.onnx`` path) runs the graphs written by ``ibntrack export`` in
+        ONNX Runtime (CPU), in the format the export was written in: ``precision`` ``fp32`` or ``auto``,
+        no ``adapt_bn``. ``precision`` of the torch backend: ``fp32 | bf16 | fp16 | auto``
+        (:class:`~ibntrack.runtime.TorchBackend`). ``adapt_bn=K``: test-time BN adaptation over the first
+        ``K`` frames of each stream (:mod:`ibntrack.nn.adapt`).
 
-        Association thresholds: the model card's calibrated ``tracker`` settings when it carries them
-        (the shipped model does), else :class:`TrackerConfig`'s defaults; ``tracker_overrides``
-        (field → value) is applied on top; ``tracker_config=`` replaces both.
-
-        ``backend="onnxruntime"`` (or a ``.onnx`` path) runs the graphs written by ``ibntrack export``
-        in ONNX Runtime instead of PyTorch (CPU). Other keyword arguments go to :class:`Tracker`.
-
-        ``precision`` is the torch backend's number format, ``fp32 | bf16 | fp16 | auto``
-        (:class:`~ibntrack.runtime.TorchBackend`; ``auto`` = bf16 on a CPU with native bf16, fp16 on
-        CUDA, else fp32). An ONNX export runs in the format it was written in (fp32, or int8 from
-        ``ibntrack export --quantize int8``) and accepts only ``fp32`` or ``auto``.
-
-        ``adapt_bn=K`` (torch backend only; ``ValueError`` for an ONNX export): test-time BN adaptation,
-        the BN statistics re-estimated from the first ``K`` frames of each stream, then frozen
-        (``adapt_bn_prior``: the training statistics' weight in frames; :mod:`ibntrack.nn.adapt`).
+        Raises:
+            ValueError: a setting the backend does not take, or an unreadable file.
         """
-        runner, card = open_backend(
-            path,
-            backend,
-            device=device,
-            fold=kwargs.pop("fold", True),
-            precision=precision,
+        runtime = RuntimeConfig(
+            weights=os.fspath(path),
+            backend=backend,  # type: ignore[arg-type]  # checked by RuntimeConfig
+            device=str(device),
+            precision=precision,  # type: ignore[arg-type]  # checked by the backend
+            fold=fold,
             adapt_bn=adapt_bn,
             adapt_bn_prior=adapt_bn_prior,
         )
-        s = sparsity
-        if s is None and scene:
-            s = scene_sparsity(scene, card.train_scene, card.source or "model")
-        if "tracker_config" not in kwargs:
-            base = TrackerConfig(**dict(card.tracker))
-            kwargs["tracker_config"] = replace(base, **(tracker_overrides or {}))
-        return cls(runner, card, sparsity=s or 1, **kwargs)
+        stream = StreamConfig(
+            scene=scene if scene is None or isinstance(scene, str) else tuple(scene),
+            sparsity=sparsity,
+            drift_threshold=drift_threshold,
+            cmc=cmc,  # type: ignore[arg-type]  # checked by GMC
+        )
+        runner, card = open_runtime(runtime)
+        if tracker_config is None:
+            tracker_config = replace(TrackerConfig(**dict(card.tracker)), **(tracker_overrides or {}))
+        cfg = InferenceConfig(runtime, stream, tracker_config, DecodeConfig(conf_thresh, top_k))
+        return cls(cfg, runner, card, frame_rate=frame_rate, class_names=class_names)
 
     def reset(self, frame_rate: float | None = None) -> None:
         """Starts a new stream: clears tracks, ids and cached IN statistics (and restores the training BN

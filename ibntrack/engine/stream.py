@@ -22,13 +22,12 @@ import cv2
 import numpy as np
 import torch
 
+from ibntrack.config.inference import DEFAULT_DRIFT_THRESHOLD
 from ibntrack.nn import force_refresh, reset_stream, stream_stats
 from ibntrack.nn.norm import running_stats
 from ibntrack.nn.sparse import Streamable
 
 __all__ = ["StreamController", "frame_statistics", "DEFAULT_DRIFT_THRESHOLD"]
-
-DEFAULT_DRIFT_THRESHOLD = 0.1
 
 
 def frame_statistics(frame_bgr: np.ndarray, thumb: tuple[int, int] = (64, 36)) -> np.ndarray:

@@ -1,8 +1,8 @@
 """How the network runs: :class:`RuntimeConfig` (the ``runtime`` section of
 :class:`~ibntrack.config.InferenceConfig`), the backend registry and the one ONNX rule.
 
-``is_onnx`` is the one test of "is this an ONNX export?"; :meth:`RuntimeConfig.resolved` the one place that
-says what an ONNX export accepts (no ``adapt_bn``, only ``fp32``/``auto``, CPU only); :data:`BACKENDS`
+``is_onnx`` is the one test of "is this an ONNX export?"; :class:`RuntimeConfig`'s validation the one place
+that says what an ONNX export accepts (no ``adapt_bn``, only ``fp32``/``auto``, CPU only); :data:`BACKENDS`
 maps a backend name to the function that opens a weights file with it.
 """
 
@@ -62,22 +62,9 @@ class RuntimeConfig:
 
     def __post_init__(self) -> None:
         check_adapt_frames(self.adapt_bn)
-
-    @property
-    def onnx(self) -> bool:
-        """Whether these weights run in ONNX Runtime (:func:`is_onnx`)."""
-        return is_onnx(self.weights, self.backend)
-
-    def resolved(self) -> RuntimeConfig:
-        """This config with the backend named by the weights (``.onnx`` → ``onnxruntime``), checked.
-
-        Raises:
-            ValueError: for an ONNX export, ``adapt_bn``, a precision other than fp32/auto, or a device
-                other than the CPU.
-        """
         if not self.onnx:
-            return self
-        if self.adapt_bn:
+            return
+        if self.adapt_bn:  # the one place that says what an ONNX export takes
             raise ValueError(
                 "--adapt-bn is only supported by the PyTorch backend (adapt_bn): an ONNX export has its BN "
                 "statistics folded into the graph; track the .pt checkpoint with --backend torch"
@@ -90,6 +77,17 @@ class RuntimeConfig:
                 "in the format it was written in (for int8: ibntrack export --quantize int8 --calibration "
                 "SOURCE)"
             )
+
+    @property
+    def onnx(self) -> bool:
+        """Whether these weights run in ONNX Runtime (:func:`is_onnx`)."""
+        return is_onnx(self.weights, self.backend)
+
+    def resolved(self) -> RuntimeConfig:
+        """This config with the backend its weights run in (``.onnx`` → ``onnxruntime``, in the export's own
+        format: ``precision="fp32"``)."""
+        if not self.onnx:
+            return self
         return dataclasses.replace(self, backend="onnxruntime", precision="fp32")
 
 
@@ -98,8 +96,7 @@ def open_runtime(runtime: RuntimeConfig, sparsity: int = 1) -> tuple[Backend, Mo
     model's card.
 
     Raises:
-        ValueError: no weights, a setting the backend does not take (:meth:`RuntimeConfig.resolved`), or an
-            unreadable file.
+        ValueError: no weights, or an unreadable file.
     """
     if runtime.weights is None:
         raise ValueError("runtime.weights: give the weights file (--weights) to open a backend")

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ibntrack.cli import build_parser
 from ibntrack.cli.track import _tracker_kwargs
+from ibntrack.config import InferenceConfig
 from ibntrack.engine.infer import Tracker
 from ibntrack.nn import IBN, build_model, fold_model, get_stream_state, stream_stats
 from ibntrack.nn.adapt import DEFAULT_ADAPT_PRIOR, BNAdapter
@@ -243,7 +244,8 @@ def test_tracker_from_checkpoint_adapts_each_stream(tmp_path: Path) -> None:
     assert not backend.adapting
     tracker.reset()
     assert backend.adapting
-    assert Tracker(_net(), TINY_INPUT, adapt_bn=2).backend.adapt_bn == 2  # a wrapped module
+    cfg = InferenceConfig().replace(runtime={"adapt_bn": 2})
+    assert Tracker(cfg, _net(), TINY_INPUT).backend.adapt_bn == 2  # a wrapped module
 
 
 def test_backends_other_than_torch_refuse_adapt_bn(tmp_path: Path) -> None:
@@ -256,7 +258,7 @@ def test_backends_other_than_torch_refuse_adapt_bn(tmp_path: Path) -> None:
         name = "other"
 
     with pytest.raises(ValueError, match="only the PyTorch backend supports it"):
-        Tracker(Other(RefreshSchedule()), TINY_INPUT, adapt_bn=3)
+        Tracker(InferenceConfig().replace(runtime={"adapt_bn": 3}), Other(RefreshSchedule()), TINY_INPUT)
 
 
 # ------------------------------------------------------------------------------------------- CLI
