@@ -70,7 +70,7 @@ def network_pass(args: argparse.Namespace) -> list[Any]:
 def starting_settings(args: argparse.Namespace, seqs: list[Any]) -> Any:
     """The :class:`~ibntrack.tracking.TrackerConfig` ``ibntrack track`` would start from with these weights
     and ``--tracker-config`` (the checkpoint's calibrated settings, then the file's)."""
-    from ibntrack.tracking.tracker import TrackerConfig
+    from ibntrack.tracking.config import TrackerConfig
     from ibntrack.tune import load_tracker_settings
 
     settings = dataclasses.asdict(seqs[0].tracker_config or TrackerConfig())

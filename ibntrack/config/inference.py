@@ -23,7 +23,7 @@ from typing import Any, Literal
 from ibntrack.config.loader import build_config, config_to_dict, read_mapping
 from ibntrack.runtime.card import ModelCard
 from ibntrack.runtime.options import RuntimeConfig
-from ibntrack.tracking.tracker import TrackerConfig
+from ibntrack.tracking.config import TrackerConfig
 
 __all__ = [
     "DEFAULT_DRIFT_THRESHOLD",

@@ -6,7 +6,11 @@ import pytest
 
 sv = pytest.importorskip("supervision")
 
-from ibntrack.interop.supervision import pair_tracks, read_result_detections  # noqa: E402
+from ibntrack.interop.supervision import (  # noqa: E402
+    pair_tracks,
+    read_result_detections,
+    update_with_detections,
+)
 from ibntrack.tracking import MultiObjectTracker  # noqa: E402
 
 
@@ -29,7 +33,7 @@ def test_round_trip_keeps_rows_and_identities():
     seen: dict[str, set[int]] = {"a": set(), "b": set(), "c": set()}
     for t, order in enumerate(orders):
         det = _frame(t, order)
-        out = mot.update_with_detections(det)
+        out = update_with_detections(mot, det)
         assert det.tracker_id is None  # the caller's detections are not changed
         assert len(out) == 3 and out.tracker_id.dtype == np.int64
         for k in range(3):  # every output row is an input row, unchanged
@@ -49,7 +53,7 @@ def test_same_tracks_as_the_array_api():
     for t in range(6):
         det = _frame(t, list(rng.permutation(3)))
         det.confidence = rng.uniform(0.55, 1.0, 3).astype(np.float32)
-        out = a.update_with_detections(det)
+        out = update_with_detections(a, det)
         tracks = b.update(det.xyxy, det.confidence, det.data["embedding"], det.class_id)
         assert out.tracker_id.tolist() == [tr.track_id for tr in tracks]
         np.testing.assert_array_equal(out.confidence, np.array([tr.score for tr in tracks], np.float32))
@@ -58,21 +62,21 @@ def test_same_tracks_as_the_array_api():
 def test_defaults_empty_and_bad_input():
     mot = MultiObjectTracker()
     det = sv.Detections(xyxy=np.array([[0, 0, 10, 20]], np.float32))  # no confidence, no class
-    out = mot.update_with_detections(det)
+    out = update_with_detections(mot, det)
     assert out.tracker_id.tolist() == [1] and len(out) == 1
-    empty = mot.update_with_detections(sv.Detections.empty())
+    empty = update_with_detections(mot, sv.Detections.empty())
     assert len(empty) == 0 and empty.tracker_id.shape == (0,)
     with pytest.raises(ValueError, match="supervision.Detections"):
-        mot.update_with_detections(np.zeros((1, 4)))
+        update_with_detections(mot, np.zeros((1, 4)))
     bad = sv.Detections(xyxy=np.zeros((2, 4), np.float32) + [0, 0, 5, 5], data={"embedding": np.ones((2,))})
     with pytest.raises(ValueError, match=r"data\['embedding'\]"):
-        mot.update_with_detections(bad)
+        update_with_detections(mot, bad)
     neg = sv.Detections(xyxy=np.array([[0, 0, 5, 5]], np.float32), class_id=np.array([-1]))
     with pytest.raises(ValueError, match="class_id"):
-        mot.update_with_detections(neg)
+        update_with_detections(mot, neg)
     hot = sv.Detections(xyxy=np.array([[0, 0, 5, 5]], np.float32), confidence=np.array([5.0]))
     with pytest.raises(ValueError, match="confidence"):
-        mot.update_with_detections(hot)
+        update_with_detections(mot, hot)
 
 
 def test_pair_tracks_refuses_tracks_of_another_frame():
@@ -92,13 +96,13 @@ def test_pairs_when_a_track_keeps_its_class_but_the_detection_changes_it():
     first = sv.Detections(
         np.array([[0, 0, 10, 20], [40, 0, 50, 20]], np.float32), None, conf, np.array([0, 1])
     )
-    mot.update_with_detections(first)
+    update_with_detections(mot, first)
     # both objects change class (and swap rows): a track keeps its first class, so classes now differ
     conf = np.array([0.7, 0.6], np.float32)
     second = sv.Detections(
         np.array([[41, 0, 51, 20], [1, 0, 11, 20]], np.float32), None, conf, np.array([0, 1])
     )
-    out = mot.update_with_detections(second)
+    out = update_with_detections(mot, second)
     assert out.tracker_id.tolist() == [1, 2]
     np.testing.assert_array_equal(out.xyxy, second.xyxy[[1, 0]])
 
