@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -49,8 +48,21 @@ from typing import Any
 import numpy as np
 
 from ibntrack.data.mot import MOT_CLASS_IDS as _DATA_CLASS_IDS
-from ibntrack.data.motio import read_gt, read_seqinfo
 from ibntrack.eval.report import COUNT_METRICS, RATIO_METRICS, TABLE_COLUMNS, EvalReport
+from ibntrack.eval.rows import (
+    COL_CLASS,
+    COL_FLAG,
+    COL_FRAME,
+    COL_ID,
+    Rows,
+    SeqSpec,
+    check_frames,
+    check_unique_ids,
+    parse_gt_file,
+    parse_mot_file,
+    read_seq_spec,
+    sequence_dirs,
+)
 
 __all__ = ["COUNT_METRICS", "MOT_CLASS_IDS", "RATIO_METRICS", "TABLE_COLUMNS", "EvalReport", "evaluate"]
 
@@ -65,12 +77,6 @@ for _name, _cid in MOT_CLASS_IDS.items():
 
 _TRACKER_NAME = "ibntrack"
 _ALL_CLASSES = "all"
-# Columns of a parsed file: frame, id, x, y, w, h, col7 (gt flag / result score), col8 (class).
-_COL_FRAME, _COL_ID, _COL_FLAG, _COL_CLASS = 0, 1, 6, 7
-_MIN_COLUMNS = 6
-_DEFAULT_COL7 = 1.0  # gt flag "evaluate" / result score
-_NO_CLASS = -1.0
-
 _HOTA_FIELDS = ("HOTA", "DetA", "AssA", "DetRe", "DetPr", "AssRe", "AssPr", "LocA")
 _CLEAR_FIELDS = {"MOTA": "MOTA", "MOTP": "MOTP", "Rcll": "CLR_Re", "Prcn": "CLR_Pr"}
 _CLEAR_COUNTS = {"IDSW": "IDSW", "Frag": "Frag", "FP": "CLR_FP", "FN": "CLR_FN", "TP": "CLR_TP",
@@ -79,139 +85,6 @@ _MOT17_CLASS_IDS = frozenset(MOT_CLASS_IDS.values())
 
 
 # --------------------------------------------------------------------------------------------- input
-@dataclass(frozen=True)
-class _SeqSpec:
-    name: str
-    gt_file: Path
-    length: int | None  # seqLength from seqinfo.ini, None if absent
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """Parsed MOT rows: ``data [M, 8]`` float64 (frame, id, x, y, w, h, col7, col8), source lines."""
-
-    path: Path
-    data: np.ndarray
-    lines: np.ndarray
-
-    def select(self, mask: np.ndarray) -> _Rows:
-        return _Rows(self.path, self.data[mask], self.lines[mask])
-
-
-def _sequence_dirs(gt_root_or_seqs: Any) -> list[Path]:
-    if isinstance(gt_root_or_seqs, (str, os.PathLike)):
-        root = Path(gt_root_or_seqs)
-        if (root / "gt" / "gt.txt").is_file():
-            return [root]
-        if not root.is_dir():
-            raise FileNotFoundError(f"ground-truth folder not found: {root}")
-        seqs = sorted(p for p in root.iterdir() if (p / "gt" / "gt.txt").is_file())
-        if not seqs:
-            raise FileNotFoundError(f"no sequence with gt/gt.txt under {root}")
-        return seqs
-    if isinstance(gt_root_or_seqs, Iterable):
-        seqs = [Path(getattr(s, "path", None) or s) for s in gt_root_or_seqs]
-        if not seqs:
-            raise ValueError("gt_root_or_seqs is an empty list of sequences")
-        return seqs
-    raise ValueError(
-        "gt_root_or_seqs must be a folder of sequences, one sequence folder or a list of them, "
-        f"got {type(gt_root_or_seqs).__name__}"
-    )
-
-
-def _read_seq_spec(seq_dir: Path) -> _SeqSpec:
-    gt_file = seq_dir / "gt" / "gt.txt"
-    if not gt_file.is_file():
-        raise FileNotFoundError(f"ground truth not found: {gt_file}")
-    length = None
-    ini = seq_dir / "seqinfo.ini"
-    if ini.is_file():
-        info = read_seqinfo(ini)  # MOTFormatError (a ValueError) names the file and the problem
-        try:
-            length = int(info["seqlength"])
-        except (KeyError, ValueError):
-            raise ValueError(f"{ini}: [Sequence] seqLength missing or not an integer") from None
-        if length < 1:
-            raise ValueError(f"{ini}: seqLength must be >= 1, got {length}")
-    return _SeqSpec(seq_dir.name, gt_file, length)
-
-
-def _parse_gt_file(path: Path) -> _Rows:
-    """Parse a ground-truth file with :func:`~ibntrack.data.motio.read_gt` (which knows the MOT15 layout).
-
-    Missing columns get flag 1, class 1, visibility 1; ids must be >= 0 and sizes non-negative.
-    """
-    data = read_gt(path)[:, :8]  # [M, 8] frame, id, x, y, w, h, flag, class
-    # read_gt keeps one row per non-blank line, in order: number the lines the same way.
-    text = path.read_text(encoding="utf-8")
-    lines = np.array([i for i, raw in enumerate(text.splitlines(), start=1) if raw.strip()], dtype=np.int64)
-    rows = _Rows(path, data, lines.reshape(-1))
-    for bad, what in (
-        (data[:, _COL_ID] < 0, "id must be an integer >= 0"),
-        ((data[:, 4] < 0) | (data[:, 5] < 0), "negative box size"),
-    ):
-        if bad.any():
-            i = np.flatnonzero(bad)[0]
-            raise ValueError(f"{path}:{rows.lines[i]}: {what} in ground truth")
-    return rows
-
-
-def _parse_mot_file(path: Path) -> _Rows:
-    """Parse a result file (comma or whitespace separated, at least 6 columns) and check each value."""
-    rows: list[list[float]] = []
-    lines: list[int] = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            fields = line.replace(",", " ").split()
-            if not fields:
-                continue
-            if len(fields) < _MIN_COLUMNS:
-                raise ValueError(
-                    f"{path}:{lineno}: expected at least {_MIN_COLUMNS} columns (frame,id,x,y,w,h,...), "
-                    f"got {len(fields)}: {line.strip()!r}"
-                )
-            try:
-                values = [float(v) for v in fields[:8]]
-            except ValueError as exc:
-                raise ValueError(f"{path}:{lineno}: not a number in {line.strip()!r}") from exc
-            if not all(math.isfinite(v) for v in values):
-                raise ValueError(f"{path}:{lineno}: non-finite value in {line.strip()!r}")
-            frame, tid, _, _, w, h = values[:6]
-            if not frame.is_integer() or frame < 1:
-                raise ValueError(f"{path}:{lineno}: frame must be an integer >= 1, got {fields[0]}")
-            if not tid.is_integer() or tid < 0:
-                raise ValueError(f"{path}:{lineno}: id must be an integer >= 0, got {fields[1]}")
-            if w < 0 or h < 0:
-                raise ValueError(f"{path}:{lineno}: negative box size w={fields[4]} h={fields[5]}")
-            values += [_DEFAULT_COL7, _NO_CLASS][len(values) - _MIN_COLUMNS :]
-            rows.append(values)
-            lines.append(lineno)
-    data = np.asarray(rows, dtype=np.float64).reshape(-1, 8)
-    return _Rows(path, data, np.asarray(lines, dtype=np.int64))
-
-
-def _check_frames(rows: _Rows, length: int) -> None:
-    """Every frame within the sequence (1..length)."""
-    bad = np.flatnonzero(rows.data[:, _COL_FRAME] > length)
-    if bad.size:
-        i = bad[0]
-        raise ValueError(
-            f"{rows.path}:{rows.lines[i]}: frame {int(rows.data[i, _COL_FRAME])} "
-            f"outside the sequence (1..{length})"
-        )
-
-
-def _check_unique_ids(rows: _Rows) -> None:
-    """No (class, id) twice in one frame."""
-    frames, ids, classes = rows.data[:, _COL_FRAME], rows.data[:, _COL_ID], rows.data[:, _COL_CLASS]
-    order = np.lexsort((ids, classes, frames))
-    same = (np.diff(frames[order]) == 0) & (np.diff(ids[order]) == 0) & (np.diff(classes[order]) == 0)
-    if same.any():
-        i = order[np.flatnonzero(same)[0] + 1]
-        raise ValueError(
-            f"{rows.path}:{rows.lines[i]}: id {int(ids[i])} appears twice in frame {int(frames[i])}"
-        )
 
 
 def _resolve_classes(classes: Any) -> list[int] | None:
@@ -242,9 +115,9 @@ def _class_label(cid: int | None) -> str:
     return _CLASS_NAMES.get(cid, f"class{cid}")
 
 
-def _select_results(rows: _Rows, cid: int | None, n_classes: int) -> _Rows:
+def _select_results(rows: Rows, cid: int | None, n_classes: int) -> Rows:
     """Result rows of one class (see the module docstring for the convention)."""
-    labels = rows.data[:, _COL_CLASS]
+    labels = rows.data[:, COL_CLASS]
     labelled = labels >= 1
     if cid is None or not labelled.any():
         if cid is not None and n_classes > 1 and len(labels):
@@ -325,32 +198,32 @@ class _SeqInput:
 
 
 def _load_pair(
-    spec: _SeqSpec, results_dir: Path, allow_missing: bool, mot17_preproc: bool
-) -> tuple[_Rows, _Rows, int]:
+    spec: SeqSpec, results_dir: Path, allow_missing: bool, mot17_preproc: bool
+) -> tuple[Rows, Rows, int]:
     """Parse and check the ground truth and result file of one sequence → ``(gt, results, length)``."""
-    gt = _parse_gt_file(spec.gt_file)
+    gt = parse_gt_file(spec.gt_file)
     res_file = results_dir / f"{spec.name}.txt"
     if res_file.is_file():
-        res = _parse_mot_file(res_file)
+        res = parse_mot_file(res_file)
     elif allow_missing:
         logger.warning("no result file %s: sequence %s scored as an empty result", res_file, spec.name)
-        res = _Rows(res_file, np.zeros((0, 8)), np.zeros(0, dtype=np.int64))
+        res = Rows(res_file, np.zeros((0, 8)), np.zeros(0, dtype=np.int64))
     else:
         raise FileNotFoundError(f"result file not found for sequence {spec.name}: {res_file}")
     length = spec.length
     if length is None:
-        length = int(max(gt.data[:, _COL_FRAME].max(initial=1), res.data[:, _COL_FRAME].max(initial=1)))
-    _check_frames(gt, length)
-    _check_frames(res, length)
+        length = int(max(gt.data[:, COL_FRAME].max(initial=1), res.data[:, COL_FRAME].max(initial=1)))
+    check_frames(gt, length)
+    check_frames(res, length)
     if mot17_preproc:
-        bad = np.flatnonzero(~np.isin(gt.data[:, _COL_CLASS], list(_MOT17_CLASS_IDS)))
+        bad = np.flatnonzero(~np.isin(gt.data[:, COL_CLASS], list(_MOT17_CLASS_IDS)))
         if bad.size:
             i = bad[0]
             raise ValueError(
                 f"{gt.path}:{gt.lines[i]}: mot17_preproc needs MOT17 class ids 1-13, "
-                f"got {gt.data[i, _COL_CLASS]:g}"
+                f"got {gt.data[i, COL_CLASS]:g}"
             )
-        _check_unique_ids(gt)
+        check_unique_ids(gt)
     return gt, res, length
 
 
@@ -358,24 +231,24 @@ def _identities(data: np.ndarray) -> np.ndarray:
     """``data [M, 8]`` with ids renumbered 1.. by (class, id): identities never merge across classes."""
     out = data.copy()
     if len(out):
-        _, inverse = np.unique(out[:, [_COL_CLASS, _COL_ID]], axis=0, return_inverse=True)
-        out[:, _COL_ID] = inverse.reshape(-1) + 1
+        _, inverse = np.unique(out[:, [COL_CLASS, COL_ID]], axis=0, return_inverse=True)
+        out[:, COL_ID] = inverse.reshape(-1) + 1
     return out
 
 
 def _select(
-    gt: _Rows, res: _Rows, length: int, cid: int | None, n_groups: int, mot17_preproc: bool
+    gt: Rows, res: Rows, length: int, cid: int | None, n_groups: int, mot17_preproc: bool
 ) -> _SeqInput:
     """Rows of one class group (see the module docstring)."""
     if mot17_preproc:  # TrackEval keeps class 1 with flag != 0 and uses the other classes as distractors
-        gt_sel, gt_classes = gt, gt.data[:, _COL_CLASS]
+        gt_sel, gt_classes = gt, gt.data[:, COL_CLASS]
     else:
-        gt_sel = gt if cid is None else gt.select(gt.data[:, _COL_CLASS] == cid)
-        gt_sel = gt_sel.select(gt_sel.data[:, _COL_FLAG] != 0)
+        gt_sel = gt if cid is None else gt.select(gt.data[:, COL_CLASS] == cid)
+        gt_sel = gt_sel.select(gt_sel.data[:, COL_FLAG] != 0)
         gt_classes = np.ones(len(gt_sel.lines))
-        _check_unique_ids(gt_sel)
+        check_unique_ids(gt_sel)
     res_sel = _select_results(res, cid, n_groups)
-    _check_unique_ids(res_sel)
+    check_unique_ids(res_sel)
     return _SeqInput(_identities(gt_sel.data), gt_classes, _identities(res_sel.data), length)
 
 
@@ -385,7 +258,7 @@ def _run_trackeval(
     """Write one TrackEval layout (gt + one tracker) and return raw metric results per sequence."""
     gt_root, trk_root = workdir / "gt", workdir / "trackers"
     for name, seq in seqs.items():
-        _write_rows(gt_root / name / "gt" / "gt.txt", seq.gt, seq.gt[:, _COL_FLAG], seq.gt_classes)
+        _write_rows(gt_root / name / "gt" / "gt.txt", seq.gt, seq.gt[:, COL_FLAG], seq.gt_classes)
         # Results as class 1 ("pedestrian"), the only class TrackEval's MOT reader accepts.
         _write_rows(
             trk_root / _TRACKER_NAME / f"{name}.txt",
@@ -461,7 +334,7 @@ def evaluate(
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"results folder not found: {results_dir}")
-    specs = [_read_seq_spec(d) for d in _sequence_dirs(gt_root_or_seqs)]
+    specs = [read_seq_spec(d) for d in sequence_dirs(gt_root_or_seqs)]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"sequence names must be unique, got {names}")
