@@ -11,7 +11,10 @@ have tracks. The result takes every frame's rows from the chunk that owns it; a 
 3. a pair is kept when its votes are at least half of the overlap frames in which ``b`` has a box;
    every other track of chunk ``c`` gets a new id (in order of first appearance).
 
-With ``K = 0`` no identity crosses a chunk border. Costs measured in docs/DISTRIBUTED.md.
+Without overlap rows (always with ``K = 0``) there are no votes; instead a *motion bridge* joins a track of
+chunk ``c − 1`` last seen at most 30 frames before a track of chunk ``c`` starts (within 30 frames of the
+border) when its last box, moved at its last velocity, overlaps the new track's first box by IoU ≥ 0.3
+(Hungarian). Costs of both, measured, in docs/DISTRIBUTED.md.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["stitch_chunks", "STITCH_IOU"]
+__all__ = ["stitch_chunks", "STITCH_IOU", "BRIDGE_IOU", "BRIDGE_FRAMES"]
 
 STITCH_IOU = 0.5  # two boxes of one frame are the same object from this IoU up
+BRIDGE_IOU = 0.3  # a lost track's extrapolated box and a new track's first box: same object from here
+BRIDGE_FRAMES = 30  # the longest gap bridged (ByteTrack's default lost-track buffer at 30 fps)
 
 
 def _iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -77,8 +82,63 @@ def _match(prev: dict[int, list[tuple]], cur: dict[int, list[tuple]], iou_thresh
     return out
 
 
+def _last_seen(frames: dict[int, list[tuple]]) -> dict[int, list[tuple]]:
+    """Per track id, its rows in frame order."""
+    tracks: dict[int, list[tuple]] = defaultdict(list)
+    for f in sorted(frames):
+        for r in frames[f]:
+            tracks[int(r[1])].append(r)
+    return tracks
+
+
+def _bridge(
+    prev: dict[int, list[tuple]],
+    rows: Sequence[tuple],
+    skip_prev: set[int],
+    skip_cur: set[int],
+    border: int,
+    window: int,
+    iou_thresh: float,
+) -> dict[int, int]:
+    """Local id → global id for objects hidden across a border.
+
+    A track ``b`` of this chunk that starts before ``border + window`` and a track ``a`` of the previous
+    chunk last seen 1 to ``window`` frames before ``b`` starts are the same object when ``a``'s last box,
+    moved at its last velocity to ``b``'s first frame, overlaps ``b``'s first box by ``iou_thresh``
+    (one-to-one, Hungarian on the IoU) — the lost-track recovery of one-piece tracking, without the
+    appearance embeddings the result rows do not carry.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    lost = {a: rs for a, rs in _last_seen(prev).items() if a not in skip_prev}
+    firsts: dict[int, tuple] = {}
+    for r in sorted(rows, key=lambda r: int(r[0])):
+        firsts.setdefault(int(r[1]), r)
+    new = {b: r for b, r in firsts.items() if b not in skip_cur and int(r[0]) < border + window}
+    if not lost or not new:
+        return {}
+    a_ids, b_ids = sorted(lost), sorted(new)
+    table = np.zeros((len(a_ids), len(b_ids)))
+    for i, a in enumerate(a_ids):
+        last, f_last = np.array(lost[a][-1][2:6], float), int(lost[a][-1][0])
+        velocity = np.zeros(4)
+        if len(lost[a]) > 1:
+            before = lost[a][-2]
+            velocity[:2] = (last[:2] - np.array(before[2:4], float)) / max(f_last - int(before[0]), 1)
+        for j, b in enumerate(b_ids):
+            gap = int(new[b][0]) - f_last
+            if 0 < gap <= window:
+                predicted = last + velocity * gap
+                table[i, j] = _iou_xywh(predicted[None], np.array([new[b][2:6]], float))[0, 0]
+    rows_i, cols_j = linear_sum_assignment(-table)
+    return {b_ids[j]: a_ids[i] for i, j in zip(rows_i, cols_j, strict=True) if table[i, j] >= iou_thresh}
+
+
 def stitch_chunks(
-    chunks: Sequence[tuple[int | None, Sequence[tuple]]], iou_thresh: float = STITCH_IOU
+    chunks: Sequence[tuple[int | None, Sequence[tuple]]],
+    iou_thresh: float = STITCH_IOU,
+    bridge_frames: int = BRIDGE_FRAMES,
+    bridge_iou: float = BRIDGE_IOU,
 ) -> list[tuple]:
     """Joins the rows of consecutive chunks of one source into one set of identities.
 
@@ -87,6 +147,7 @@ def stitch_chunks(
             (``None`` when the chunk read no frame) and its rows ``(frame, id, x, y, w, h, score, ...)``
             with MOT ``xywh`` boxes and ids local to the chunk.
         iou_thresh: the IoU from which two boxes of one overlap frame vote for the same identity.
+        bridge_frames, bridge_iou: the motion bridge of a chunk without overlap rows (0 frames: off).
 
     Returns:
         The rows of the whole source with global ids (``frame, id, x, y, w, h, score, ...``), in order.
@@ -100,6 +161,19 @@ def stitch_chunks(
         owned = [r for r in rows if c == 0 or int(r[0]) >= own_from]
         overlap = [r for r in rows if c > 0 and int(r[0]) < own_from]
         mapping = _match(prev_owned, _by_frame(overlap), iou_thresh) if overlap else {}
+        if c > 0 and bridge_frames and not overlap:  # no overlap evidence (K = 0): motion across the border
+            seen = {int(r[1]) for r in overlap}
+            mapping.update(
+                _bridge(
+                    prev_owned,
+                    owned,
+                    set(mapping.values()),
+                    seen | set(mapping),
+                    own_from,
+                    bridge_frames,
+                    bridge_iou,
+                )
+            )
         mapped = []
         for r in sorted(owned, key=lambda r: (int(r[0]), int(r[1]))):
             local = int(r[1])

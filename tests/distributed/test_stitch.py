@@ -33,9 +33,11 @@ def test_overlap_votes_carry_ids_and_weak_matches_get_new_ones():
     }  # fmt: skip
 
 
-def test_without_overlap_no_identity_crosses_a_border():
-    out = stitch_chunks([(1, _rows(1, A, [1, 2])), (3, _rows(1, A, [3, 4]))])
+def test_without_overlap_and_without_the_bridge_no_identity_crosses_a_border():
+    out = stitch_chunks([(1, _rows(1, A, [1, 2])), (3, _rows(1, A, [3, 4]))], bridge_frames=0)
     assert [r[1] for r in out] == [1, 1, 2, 2]
+    # with the bridge (default) the still object is the same one
+    assert [r[1] for r in stitch_chunks([(1, _rows(1, A, [1, 2])), (3, _rows(1, A, [3, 4]))])] == [1, 1, 1, 1]
 
 
 def test_a_chunk_matches_the_previous_chunk_only():
@@ -55,3 +57,19 @@ def test_chunk_positions():
     assert [j.chunk for j in chunk_jobs(Planned("v", "v.mp4", 10), 10, 2)] == [None]  # short enough: whole
     assert [j.chunk for j in chunk_jobs(Planned("v", "v.mp4", None), 4, 2)] == [None]  # unknown length
     assert len(chunk_jobs(Planned("v", "v.mp4", 100), 4, 0, max_frames=9)) == 3  # 9 frames -> 3 chunks
+
+
+def test_without_overlap_a_motion_bridge_joins_tracks_hidden_at_the_border():
+    # id 1 moves +2 px/frame in x, last seen at frame 4 at x = 6; local 3 starts at frame 7 at x = 12:
+    # predicted x at frame 7 = 6 + 2 * 3 = 12 -> IoU 1 -> joined. Local 4 starts far away -> new id.
+    chunk0 = [(f, 1, 2.0 * (f - 1), 0, 10, 10, 0.9, -1) for f in (1, 2, 3, 4)]
+    chunk1 = [
+        (7, 3, 12.0, 0, 10, 10, 0.9, -1),
+        (8, 3, 14.0, 0, 10, 10, 0.9, -1),
+        (7, 4, 90.0, 0, 10, 10, 0.9, -1),
+    ]
+    out = stitch_chunks([(1, chunk0), (5, chunk1)])
+    assert [(r[0], r[1], r[2]) for r in out if r[0] >= 7] == [(7, 1, 12.0), (7, 2, 90.0), (8, 1, 14.0)]
+    # a gap longer than the bridge, or the bridge off: a new id
+    assert {r[1] for r in stitch_chunks([(1, chunk0), (5, chunk1)], bridge_frames=2) if r[0] == 8} == {2}
+    assert {r[1] for r in stitch_chunks([(1, chunk0), (5, chunk1)], bridge_frames=0) if r[0] == 8} == {2}
