@@ -50,6 +50,8 @@ def test_bad_requests_name_the_option(requested, match):
 
 
 def test_cpuinfo_flags_are_read(monkeypatch, tmp_path):
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)  # the cap is tested below
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     precision.cpu_has_native_bf16.cache_clear()
     info = tmp_path / "cpuinfo"
     info.write_text("processor : 0\nflags : fpu sse avx512f avx512_bf16 avx512_vnni\n")
@@ -58,6 +60,12 @@ def test_cpuinfo_flags_are_read(monkeypatch, tmp_path):
     monkeypatch.setattr(precision, "Path", lambda p: info if p == "/proc/cpuinfo" else real(p))
     assert precision.cpu_has_native_bf16()
     precision.cpu_has_native_bf16.cache_clear()
+    # oneDNN capped below AVX512_CORE_BF16 only emulates bf16, whatever the CPU has
+    for cap, native in (("AVX2", False), ("avx512_core_vnni", False), ("AVX512_CORE_BF16", True)):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        assert precision.cpu_has_native_bf16() is native, cap
+        precision.cpu_has_native_bf16.cache_clear()
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     info.write_text("processor : 0\nflags : fpu sse avx2\n")
     assert not precision.cpu_has_native_bf16()
     precision.cpu_has_native_bf16.cache_clear()
