@@ -158,6 +158,9 @@ def track_many(
         threads,
         dict(tracker_kwargs),
     )
+    from ibntrack.runtime import read_card
+
+    read_card(weights, tracker_kwargs.get("backend", "torch"))  # unreadable weights: named, before any worker
     blob = pack_weights(weights)
     fp = fingerprint(blob, {**options.__dict__, "threads": None, "chunk": [chunk_frames, chunk_overlap]})
     store = OutputStore(out_dir)

@@ -4,8 +4,8 @@ Both engines take a list of calls ``(method name, arguments)`` of
 :class:`~ibntrack.distributed.worker.SourceWorker` and yield ``(index, outcome)`` as calls finish, each
 worker taking the next call when it is free.
 
-Ray: one actor per worker (``num_cpus`` / ``num_gpus`` each), created with ``max_restarts`` and
-``max_task_retries``: when a worker process dies (killed, out of memory, its machine lost), Ray restarts
+Ray: one actor per worker (``num_cpus`` / ``num_gpus`` each), created with ``max_restarts=-1`` and
+``max_task_retries=3``: when a worker process dies (killed, out of memory, its machine lost), Ray restarts
 the actor — which rebuilds its tracker from the weights still held in the object store — and runs the
 call again. A call whose retries are spent, or that raised an unexpected error, is a ``failed`` outcome;
 the other calls go on.
@@ -25,8 +25,8 @@ __all__ = ["LocalEngine", "RayEngine", "require_ray", "check_engine_args", "RAY_
 log = logging.getLogger(__name__)
 
 RAY_INSTALL_HINT = "pip install 'ibntrack[ray]'  (or: pip install 'ray>=2.9')"
-MAX_RESTARTS = 3  # times Ray restarts a worker that died
-MAX_TASK_RETRIES = 3  # times a call of a dead worker is run again
+MAX_RESTARTS = -1  # Ray restarts a worker that died, always (a lost node's actors move elsewhere) ...
+MAX_TASK_RETRIES = 3  # ... and runs its call again this many times, so one source cannot loop forever
 
 
 def require_ray() -> Any:
@@ -160,7 +160,10 @@ class RayEngine:
                 outcome = ray.get(ready[0])
                 idle.append(a)
             except RayActorError as exc:  # the worker died and its retries are spent
-                outcome = _failed(calls[i], f"Ray worker died {MAX_TASK_RETRIES + 1} times: {exc}")
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                outcome = _failed(
+                    calls[i], f"its Ray worker died (run {MAX_TASK_RETRIES + 1} times): {first}"
+                )
             except RayTaskError as exc:
                 idle.append(a)
                 last = str(exc).strip().splitlines()[-1]

@@ -67,6 +67,11 @@ def test_bad_engine_options_are_refused(archive, ckpt, tmp_path, capsys):
         track_many(archive, ckpt, out_dir=tmp_path, chunk_frames=3, chunk_overlap=3)
     with pytest.raises(ValueError, match="engine='spark'"):
         track_many(archive, ckpt, out_dir=tmp_path, engine="spark")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="bad.pt"):  # by the driver, before any worker starts
+        track_many(archive, bad, out_dir=tmp_path / "o", engine="ray")
+    assert not (tmp_path / "o").exists()
     # Ray-only flags on the local engine are refused by name, before any work
     assert (
         main(["track", str(archive), "--weights", str(ckpt), "--out", str(tmp_path), "--workers", "2"]) == 2
