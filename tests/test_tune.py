@@ -151,8 +151,9 @@ def test_tune_caches_what_track_detects(ckpt, seq, tmp_path, flags):
     (tune used to run fp32 while track defaults to auto), so the cached detections are track's, bit for
     bit, and tune starts from track's thresholds."""
     from ibntrack.cli import build_parser
+    from ibntrack.cli.flags import inference_config
     from ibntrack.cli.track import _tracker_kwargs
-    from ibntrack.cli.tune import network_pass, starting_settings
+    from ibntrack.cli.tune import network_pass
     from ibntrack.data.mot import load_sequence
     from ibntrack.engine.infer import Tracker
     from ibntrack.engine.sources import open_sources
@@ -163,18 +164,19 @@ def test_tune_caches_what_track_detects(ckpt, seq, tmp_path, flags):
     parser = build_parser()
     t_args = parser.parse_args(["track", str(seq), "--out", str(tmp_path / "o"), *common])
     u_args = parser.parse_args(["tune", str(seq), "--out", str(tmp_path / "u.yaml"), *common])
-    for name in ("precision", "backend", "no_fold", "adapt_bn", "drift_threshold", "sparsity", "device"):
-        assert getattr(u_args, name) == getattr(t_args, name), name  # the same defaults
-    assert flags or t_args.precision == "auto"  # both default to track's number format
+    t_cfg, u_cfg = inference_config(t_args), inference_config(u_args)
+    assert u_cfg == t_cfg  # one config: runtime, stream, association, decode
+    assert flags or t_cfg.runtime.precision == "auto"  # both default to track's number format
     (cached,) = network_pass(u_args)
     (src,) = open_sources(seq)
     kwargs = dict(scene=src.scene, sparsity=t_args.sparsity, **_tracker_kwargs(t_args))  # as track() does
     trk = Tracker.from_checkpoint(ckpt, **kwargs)
-    probe = Tracker.from_checkpoint(ckpt, conf_thresh=CACHE_THRESH, **kwargs)  # tune's cut, track's network
-    assert starting_settings(u_args, [cached]) == trk.tracker_config  # checkpoint, then the YAML file
+    probe = Tracker.from_checkpoint(ckpt, **{**kwargs, "conf_thresh": CACHE_THRESH})  # tune's cut
+    assert u_cfg.association == trk.tracker_config  # checkpoint, then the YAML file
+    assert cached.tracker_config == trk.tracker_config
     assert trk.tracker_config.det_thresh == 0.45 and trk.tracker_config.track_buffer == 7
     assert len(cached.frames) == load_sequence(seq).length
-    for (frame_id, dets), (_, frame) in zip(cached.frames, src, strict=True):
+    for (_, dets), (_, frame) in zip(cached.frames, src, strict=True):
         mine = probe.detect(frame)
         np.testing.assert_array_equal(dets.boxes, mine.boxes)  # bit for bit: the same number format
         np.testing.assert_array_equal(dets.scores, mine.scores)

@@ -7,8 +7,9 @@
 * :func:`add_association_flags` — the tracker thresholds ``track`` takes (``--conf`` ...), and
   ``--tracker-config``.
 
-:func:`network_kwargs` and :func:`association_overrides` turn parsed flags into the keyword arguments of
-:meth:`ibntrack.engine.infer.Tracker.from_checkpoint`.
+:func:`inference_config` merges the checkpoint's settings, ``--tracker-config`` and the flags given into
+one :class:`~ibntrack.config.InferenceConfig`; :func:`tracker_kwargs` spells it as the keywords of
+:meth:`ibntrack.engine.infer.Tracker.from_checkpoint` (for the engine hooks and tune's network pass).
 """
 
 from __future__ import annotations
@@ -18,8 +19,26 @@ from pathlib import Path
 from typing import Any
 
 from ibntrack.cliargs import non_negative_int, positive_int, unit_float
+from ibntrack.config.inference import InferenceConfig
+from ibntrack.runtime.options import RuntimeConfig
 
-__all__ = ["add_association_flags", "add_network_flags", "association_overrides", "network_kwargs"]
+__all__ = [
+    "CLI_DEFAULTS",
+    "add_association_flags",
+    "add_network_flags",
+    "flag_overrides",
+    "inference_config",
+    "tracker_kwargs",
+]
+
+CLI_DEFAULTS = InferenceConfig(runtime=RuntimeConfig(precision="auto"))
+"""What the commands start from: the Python API's defaults, but the number format ``auto``."""
+
+TRACKER_CONFIG_HELP = (
+    "YAML of inference settings: sections runtime, stream, association, decode (ibntrack.config."
+    "InferenceConfig), or the tracker settings `ibntrack tune --out FILE.yaml` writes; it overrides the "
+    "checkpoint's settings, the flags override it"
+)
 
 
 def add_network_flags(p: argparse.ArgumentParser) -> None:
@@ -47,7 +66,6 @@ def add_network_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--adapt-bn",
         type=non_negative_int,
-        default=0,
         metavar="K",
         help="test-time BN adaptation: re-estimate the BatchNorm statistics (plain BN and the BN half of "
         "IBN) from the first K frames of each source, then freeze them; frame t is tracked with the "
@@ -55,17 +73,15 @@ def add_network_flags(p: argparse.ArgumentParser) -> None:
         "--sparsity; torch backend only (default 0 = off)",
     )
     g.add_argument("--no-fold", action="store_true", help="do not fold BN/IN into convolutions")
-    g.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    g.add_argument("--device", help="cpu or cuda[:N] (default cpu)")
     g.add_argument(
         "--backend",
         choices=("torch", "onnxruntime"),
-        default="torch",
-        help="network runtime; onnxruntime takes the .onnx written by `ibntrack export`",
+        help="network runtime (default torch); onnxruntime takes the .onnx written by `ibntrack export`",
     )
     g.add_argument(
         "--precision",
         choices=("fp32", "bf16", "fp16", "auto"),
-        default="auto",
         help="number format of the torch backend: auto (default) = bf16 on a CPU with native bf16 "
         "(avx512_bf16/AMX), fp16 on CUDA, else fp32; bf16 on a CPU without it falls back to fp32 with a "
         "warning. An ONNX export runs in its own format (int8: `ibntrack export --quantize int8`)",
@@ -97,57 +113,78 @@ def add_association_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--tracker-config",
         type=Path,
-        help="YAML of tracker settings (as written by `ibntrack tune --out FILE.yaml`); the flags above "
-        "override it, it overrides the checkpoint's",
+        help=TRACKER_CONFIG_HELP,
     )
 
 
-def network_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """:meth:`~ibntrack.engine.infer.Tracker.from_checkpoint` keywords of the ``network`` group (all but
-    ``scene``, ``sparsity`` and ``device``, which travel on their own).
+def inference_config(args: argparse.Namespace) -> InferenceConfig:
+    """The :class:`~ibntrack.config.InferenceConfig` of a command's flags: the CLI defaults (``precision``
+    ``auto``) → the checkpoint's calibrated tracker settings → ``--tracker-config`` → the flags given.
+
+    The merged ``scene``, ``sparsity``, ``device`` and ``cmc`` are written back into ``args``, for the code
+    that reads them from there (the engine hooks).
 
     Raises:
-        SystemExit: ``--precision`` other than fp32/auto, or ``--adapt-bn``, for an ONNX export.
+        SystemExit: a setting the backend does not take (``--adapt-bn`` or ``--precision bf16`` with an ONNX
+            export ...), an unknown key or a wrong value in ``--tracker-config``.
+        FileNotFoundError: ``--weights`` or ``--tracker-config`` does not exist. ValueError: unreadable
+            weights (naming the file).
     """
-    from ibntrack.runtime.options import RuntimeConfig
+    from ibntrack.config import load_inference_config
+    from ibntrack.runtime import read_card
 
-    try:  # the one ONNX rule (RuntimeConfig's), checked before any work
-        runtime = RuntimeConfig(
-            weights=str(args.weights),
-            backend=args.backend,
-            device=args.device,
-            precision=args.precision,
-            adapt_bn=args.adapt_bn,
-        ).resolved()
+    overrides = flag_overrides(args)
+    path = getattr(args, "tracker_config", None)
+    try:
+        cfg = load_inference_config(path, overrides, base=CLI_DEFAULTS)  # checks the flags and the file
     except ValueError as exc:
         raise SystemExit(f"ibntrack {args.command}: {exc}") from None
-    kwargs: dict[str, Any] = {
-        "fold": not args.no_fold,
-        "backend": args.backend,
-        "precision": runtime.precision,
+    card = read_card(cfg.runtime.weights or "", cfg.runtime.backend)  # ValueError: names the file
+    cfg = load_inference_config(path, overrides, card=card, base=CLI_DEFAULTS)
+    args.scene, args.sparsity, args.device = cfg.stream.scene, cfg.stream.sparsity, cfg.runtime.device
+    if hasattr(args, "cmc"):
+        args.cmc = cfg.stream.cmc
+    return cfg
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"section.key": value}`` of the flags given on the command line (the others are ``None``)."""
+    given = {
+        "runtime.weights": str(args.weights),
+        "runtime.backend": args.backend,
+        "runtime.device": args.device,
+        "runtime.precision": args.precision,
+        "runtime.fold": False if args.no_fold else None,
+        "runtime.adapt_bn": args.adapt_bn,
+        "stream.scene": args.scene,
+        "stream.sparsity": args.sparsity,
+        "stream.cmc": getattr(args, "cmc", None),
+        "association.det_thresh": getattr(args, "conf", None),
+        "association.low_thresh": getattr(args, "low_conf", None),
+        "association.new_track_thresh": getattr(args, "new_conf", None),
+        "association.track_buffer": getattr(args, "track_buffer", None),
+        "association.use_embeddings": False if getattr(args, "no_embeddings", False) else None,
     }
-    if args.adapt_bn:
-        kwargs["adapt_bn"] = args.adapt_bn
-    if args.drift_threshold is not None:
-        kwargs["drift_threshold"] = args.drift_threshold or None
+    out = {key: value for key, value in given.items() if value is not None}
+    if args.drift_threshold is not None:  # 0 disables the refresh
+        out["stream.drift_threshold"] = args.drift_threshold or None
+    return out
+
+
+def tracker_kwargs(cfg: InferenceConfig, decode: bool = True) -> dict[str, Any]:
+    """The :meth:`~ibntrack.engine.infer.Tracker.from_checkpoint` keywords of ``cfg`` but the weights,
+    ``scene``, ``sparsity``, ``device`` and ``cmc`` (which the commands pass on their own); ``decode=False``
+    leaves out ``conf_thresh`` and ``top_k`` (tune's network pass sets its own)."""
+    rt = cfg.runtime
+    kwargs: dict[str, Any] = {
+        "backend": rt.backend,
+        "precision": rt.precision,
+        "fold": rt.fold,
+        "adapt_bn": rt.adapt_bn,
+        "adapt_bn_prior": rt.adapt_bn_prior,
+        "drift_threshold": cfg.stream.drift_threshold,
+        "tracker_config": cfg.association,
+    }
+    if decode:
+        kwargs.update(conf_thresh=cfg.decode.conf_thresh, top_k=cfg.decode.top_k)
     return kwargs
-
-
-def association_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """``{TrackerConfig field: value}`` the user gave: ``--tracker-config``, then the threshold flags."""
-    changes: dict[str, Any] = {}
-    if args.tracker_config:
-        from ibntrack.tune import load_tracker_settings
-
-        changes.update(load_tracker_settings(args.tracker_config))
-    if getattr(args, "conf", None) is not None:
-        changes["det_thresh"] = args.conf
-    if getattr(args, "low_conf", None) is not None:
-        changes["low_thresh"] = args.low_conf
-    if getattr(args, "track_buffer", None) is not None:
-        changes["track_buffer"] = args.track_buffer
-    if getattr(args, "no_embeddings", False):
-        changes["use_embeddings"] = False
-    if getattr(args, "new_conf", None) is not None:
-        changes["new_track_thresh"] = args.new_conf
-    return changes

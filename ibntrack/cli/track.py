@@ -7,14 +7,15 @@ import sys
 from pathlib import Path
 
 from ibntrack.cli.engine_flags import add_engine_flags, engine_requested, run_track_engine
-from ibntrack.cli.flags import add_association_flags, add_network_flags, association_overrides, network_kwargs
+from ibntrack.cli.flags import add_association_flags, add_network_flags, inference_config, tracker_kwargs
 
 
 # ----------------------------------------------------------------------------------------------- track
 def _tracker_kwargs(args: argparse.Namespace) -> dict:
-    """:meth:`~ibntrack.engine.infer.Tracker.from_checkpoint` keywords of the flags the user gave; the rest
-    come from the checkpoint (its calibrated thresholds) and the defaults."""
-    return {"tracker_overrides": association_overrides(args), **network_kwargs(args)}
+    """:meth:`~ibntrack.engine.infer.Tracker.from_checkpoint` keywords of the merged settings (checkpoint →
+    ``--tracker-config`` → flags, :func:`ibntrack.cli.flags.inference_config`); the merged ``scene``,
+    ``sparsity``, ``device`` and ``cmc`` are left in ``args``."""
+    return tracker_kwargs(inference_config(args))
 
 
 def _add_track(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,6 @@ def _add_track(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cmc",
         choices=("none", "sparse", "ecc"),
-        default="none",
         help="camera-motion compensation from the frames: sparse optical flow or ECC on a downscaled "
         "frame, RANSAC affine applied to the Kalman states (default none)",
     )
@@ -77,6 +77,7 @@ def _run_track(args: argparse.Namespace) -> int:
 
     if engine_requested(args):  # Ray, or chunked sources: ibntrack.distributed.track_many
         return run_track_engine(args, _tracker_kwargs(args))
+    kwargs = _tracker_kwargs(args)  # first: it leaves the merged scene, sparsity, device, cmc in args
     if args.threads:
         import torch
 
@@ -92,7 +93,7 @@ def _run_track(args: argparse.Namespace) -> int:
         sparsity=args.sparsity,
         max_frames=args.max_frames,
         cmc=args.cmc,
-        **_tracker_kwargs(args),
+        **kwargs,
     )
     if args.interpolate != "none":
         from ibntrack.tracking.interpolate import interpolate_file

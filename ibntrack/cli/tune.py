@@ -1,23 +1,23 @@
 """``ibntrack tune``: its parser and its run (the search itself is :mod:`ibntrack.tune`).
 
 The network pass takes ``track``'s ``network`` flag group (:func:`ibntrack.cli.flags.add_network_flags`)
-with the same defaults, so the thresholds are tuned on the detections ``ibntrack track`` later sees (the
-same number format, folding, BN adaptation, drift refresh); the starting thresholds are the ones ``track``
-starts from (the checkpoint's, then ``--tracker-config``).
+with the same defaults, and merges the same :class:`~ibntrack.config.InferenceConfig` (checkpoint →
+``--tracker-config`` → flags), so the thresholds are tuned on the detections ``ibntrack track`` later sees
+(the same number format, folding, BN adaptation, drift refresh), starting from the thresholds ``track``
+would use.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
-from ibntrack.cli.flags import add_network_flags, network_kwargs
+from ibntrack.cli.flags import TRACKER_CONFIG_HELP, add_network_flags, inference_config, tracker_kwargs
 from ibntrack.cliargs import positive_int
 
-__all__ = ["add_tune_parser", "network_pass", "starting_settings"]
+__all__ = ["add_tune_parser", "network_pass"]
 
 
 def add_tune_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,42 +41,31 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
         "--params",
         help="comma-separated settings to search (default all: " + ",".join(SEARCH_SPACE) + ")",
     )
-    p.add_argument("--tracker-config", type=Path, help="start from these settings (YAML) instead")
+    p.add_argument("--tracker-config", type=Path, help=TRACKER_CONFIG_HELP + "; the search starts from them")
     add_network_flags(p)
     p.set_defaults(func=_run_tune)
 
 
-def network_pass(args: argparse.Namespace) -> list[Any]:
+def network_pass(args: argparse.Namespace, cfg: Any = None) -> list[Any]:
     """Tune's network pass for its parsed flags: one :class:`~ibntrack.tune.CachedSequence` per labelled
-    sequence, with the network run as ``ibntrack track`` runs it with the same flags."""
+    sequence, the network run as ``ibntrack track`` runs it with the same flags and ``--tracker-config``
+    (``cfg``: their :func:`~ibntrack.cli.flags.inference_config`, merged here when not given)."""
     from ibntrack.distributed.tune_pass import cache_function  # --engine ray: one task per sequence
 
-    kwargs = network_kwargs(args)
+    cfg = cfg or inference_config(args)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     return cache_function(args)(
         args.source,
-        args.weights,
-        scene=args.scene,
-        sparsity=args.sparsity,
-        device=args.device,
+        cfg.runtime.weights,
+        scene=cfg.stream.scene,
+        sparsity=cfg.stream.sparsity,
+        device=cfg.runtime.device,
         max_frames=args.max_frames,
-        **kwargs,
+        **tracker_kwargs(cfg, decode=False),
     )
-
-
-def starting_settings(args: argparse.Namespace, seqs: list[Any]) -> Any:
-    """The :class:`~ibntrack.tracking.TrackerConfig` ``ibntrack track`` would start from with these weights
-    and ``--tracker-config`` (the checkpoint's calibrated settings, then the file's)."""
-    from ibntrack.tracking.config import TrackerConfig
-    from ibntrack.tune import load_tracker_settings
-
-    settings = dataclasses.asdict(seqs[0].tracker_config or TrackerConfig())
-    if args.tracker_config:
-        settings.update(load_tracker_settings(args.tracker_config))
-    return TrackerConfig(**settings)
 
 
 def _run_tune(args: argparse.Namespace) -> int:
@@ -93,10 +82,11 @@ def _run_tune(args: argparse.Namespace) -> int:
     check_writable_file(out, "--out")  # before the network pass and the trials, not after them
     params = [p.strip() for p in args.params.split(",") if p.strip()] if args.params else None
     _check_params(params)  # before the network pass
+    cfg = inference_config(args)  # the settings `ibntrack track` would run with these flags
     t0 = time.perf_counter()
-    seqs = network_pass(args)
+    seqs = network_pass(args, cfg)
     t_net = time.perf_counter() - t0
-    base = starting_settings(args, seqs)
+    base = cfg.association
     frames = sum(len(s.frames) for s in seqs)
     print(f"network pass: {len(seqs)} sequence(s), {frames} frames in {t_net:.1f} s; {args.trials} trials")
 

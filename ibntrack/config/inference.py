@@ -119,7 +119,8 @@ def tracker_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         if "association" in raw:
             raise ValueError("give the tracker settings once: 'tracker' or 'association', not both")
         raw["association"] = raw.pop("tracker")
-    if raw and not set(raw) & set(SECTIONS):
+    fields = {f.name for f in dataclasses.fields(TrackerConfig)}
+    if raw and not set(raw) & set(SECTIONS) and set(raw) & fields:  # a typo'd section stays an error
         raw = {"association": raw}
     return raw
 

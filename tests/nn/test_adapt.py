@@ -13,8 +13,9 @@ import torch
 from torch import Tensor, nn
 
 from ibntrack.cli import build_parser
+from ibntrack.cli.flags import flag_overrides
 from ibntrack.cli.track import _tracker_kwargs
-from ibntrack.config import InferenceConfig
+from ibntrack.config import InferenceConfig, load_inference_config
 from ibntrack.engine.infer import Tracker
 from ibntrack.nn import IBN, build_model, fold_model, get_stream_state, stream_stats
 from ibntrack.nn.adapt import DEFAULT_ADAPT_PRIOR, BNAdapter
@@ -268,9 +269,9 @@ def _track_args(*extra: str):
 
 def test_cli_flag_reaches_the_tracker() -> None:
     args = _track_args("--adapt-bn", "30", "--sparsity", "5")
-    assert args.adapt_bn == 30 and _tracker_kwargs(args)["adapt_bn"] == 30
-    assert "adapt_bn" not in _tracker_kwargs(_track_args())  # default 0: off
-    assert "adapt_bn" not in _tracker_kwargs(_track_args("--adapt-bn", "0"))
+    assert args.adapt_bn == 30 and load_inference_config(None, flag_overrides(args)).runtime.adapt_bn == 30
+    assert load_inference_config(None, flag_overrides(_track_args())).runtime.adapt_bn == 0  # default: off
+    assert load_inference_config(None, flag_overrides(_track_args("--adapt-bn", "0"))).runtime.adapt_bn == 0
 
 
 @pytest.mark.parametrize("bad", ["-1", "2.5", "many"])
