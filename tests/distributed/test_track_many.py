@@ -26,6 +26,28 @@ def test_local_engine_is_identical_and_writes_to_an_fsspec_url(archive, ckpt, re
     assert not list((tmp_path / "out").glob(".*.tmp"))  # no temporary file left behind
 
 
+def test_resume_retracks_what_is_not_finished_with_these_settings(archive, ckpt, reference, tmp_path):
+    out = tmp_path / "out"
+    assert len(track_many(archive, ckpt, out_dir=out).done) == 3
+    # a source without its done-marker (its run died before publishing) is tracked again, alone
+    (out / "_done" / "a1.json").unlink()
+    again = track_many(archive, ckpt, out_dir=out)
+    assert [s.status for s in again.sources] == ["skipped", "done", "skipped"]
+    assert (out / "a1.txt").read_bytes() == (reference / "a1.txt").read_bytes()
+    # a marker whose file is gone does not count either
+    (out / "a2.txt").unlink()
+    assert [s.status for s in track_many(archive, ckpt, out_dir=out).sources] == [
+        "skipped",
+        "skipped",
+        "done",
+    ]
+    # other settings (another threshold) do not count as finished; --threads does not change results
+    assert len(track_many(archive, ckpt, out_dir=out, threads=1).skipped) == 3
+    changed = track_many(archive, ckpt, out_dir=out, tracker_overrides={"det_thresh": 0.4})
+    assert [s.status for s in changed.sources] == ["done"] * 3
+    assert len(track_many(archive, ckpt, out_dir=out, resume=False).done) == 3  # --overwrite
+
+
 def test_chunks_own_their_frames_and_the_first_chunk_equals_one_piece(archive, ckpt, reference, tmp_path):
     out = tmp_path / "out"
     report = track_many(archive / "a0", ckpt, out_dir=out, chunk_frames=3, chunk_overlap=2)
