@@ -38,7 +38,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -379,36 +379,18 @@ def write_settings(
 
 
 def load_tracker_settings(path: str | os.PathLike) -> dict[str, Any]:
-    """Tracker settings from a YAML file (``tracker: {det_thresh: 0.4, ...}`` or the bare mapping).
+    """The tracker settings of a YAML file (``tracker: {det_thresh: 0.4, ...}`` as :func:`write_settings`
+    writes it, the bare mapping, or the ``association`` section of an inference config), read by
+    :func:`ibntrack.config.load_inference_config`.
 
     Returns:
-        ``{field: value}`` of :class:`TrackerConfig` fields (validated by building a config from them).
+        ``{field: value}`` of every :class:`TrackerConfig` field (the file's over the defaults).
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: not YAML, not a mapping, an unknown key or an invalid value (file and key named).
     """
-    import yaml
+    from ibntrack.config import load_inference_config
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--tracker-config {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"--tracker-config {path} is not valid YAML: {exc}") from None
-    if isinstance(data, Mapping) and set(data) == {"tracker"}:
-        data = data["tracker"]
-    if not isinstance(data, Mapping):
-        raise ValueError(f"--tracker-config {path}: expected a mapping of tracker settings")
-    known = {f.name for f in dataclasses.fields(TrackerConfig)}
-    unknown = sorted(str(k) for k in data if k not in known)
-    if unknown:
-        raise ValueError(
-            f"--tracker-config {path}: unknown key(s) {unknown}; allowed: {', '.join(sorted(known))}"
-        )
-    try:
-        TrackerConfig(**data)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"--tracker-config {path}: {exc}") from None
-    return dict(data)
+    association = load_inference_config(path).association
+    return dataclasses.asdict(association if association is not None else TrackerConfig())

@@ -14,8 +14,8 @@ import cv2
 import torch
 
 from ibntrack.data.transforms import letterbox, to_tensor
-from ibntrack.engine.checkpoint import load_model
 from ibntrack.engine.stream import estimate_relevance, feature_shift
+from ibntrack.nn.checkpoint import load_model
 from ibntrack.scene import sparsity_factor
 
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ibntrack.engine.checkpoint import load_checkpoint
+from ibntrack.nn.checkpoint import load_checkpoint
 from ibntrack.tracking import TrackerConfig
 from ibntrack.tune import cache_sequences, score, tune
 

@@ -26,6 +26,7 @@ __all__ = [
     "CLI_DEFAULTS",
     "add_association_flags",
     "add_network_flags",
+    "apply_threads",
     "flag_overrides",
     "inference_config",
     "tracker_kwargs",
@@ -145,6 +146,14 @@ def inference_config(args: argparse.Namespace) -> InferenceConfig:
     if hasattr(args, "cmc"):
         args.cmc = cfg.stream.cmc
     return cfg
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """``--threads N``: PyTorch's CPU threads for this process."""
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
 
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -14,7 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ibntrack.cli.flags import TRACKER_CONFIG_HELP, add_network_flags, inference_config, tracker_kwargs
+from ibntrack.cli.flags import (
+    TRACKER_CONFIG_HELP,
+    add_network_flags,
+    apply_threads,
+    inference_config,
+    tracker_kwargs,
+)
 from ibntrack.cliargs import positive_int
 
 __all__ = ["add_tune_parser", "network_pass"]
@@ -53,10 +59,7 @@ def network_pass(args: argparse.Namespace, cfg: Any = None) -> list[Any]:
     from ibntrack.distributed.tune_pass import cache_function  # --engine ray: one task per sequence
 
     cfg = cfg or inference_config(args)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     return cache_function(args)(
         args.source,
         cfg.runtime.weights,

@@ -352,7 +352,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------- checkpoints
     def payload(self) -> dict[str, Any]:
-        """The full checkpoint of the current position (layout: :mod:`ibntrack.engine.checkpoint`)."""
+        """The full checkpoint of the current position (layout: :mod:`ibntrack.nn.checkpoint`)."""
         model = self.module.model
         return {
             "format_version": FORMAT_VERSION,

@@ -3,7 +3,7 @@
 ``last.pt`` is the whole run state (weights, loss, optimizer, scheduler, scaler, position inside the
 epoch, running epoch sums, RNG states, resolved config), so ``train.resume`` continues bit-for-bit on CPU;
 ``best.pt`` drops the resume-only entries (:data:`RESUME_ONLY`). The key layout is documented in
-:mod:`ibntrack.engine.checkpoint`.
+:mod:`ibntrack.nn.checkpoint`.
 """
 
 from __future__ import annotations

@@ -82,15 +82,16 @@ class Association:
         idx: np.ndarray,
         cost: np.ndarray,
         thresh: float,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Solve ``cost``, record the matches (corrected after step 5), return the leftovers."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Solve ``cost [rows, idx]`` (class-gated) below ``thresh`` and record the matches (corrected
+        after step 5).
+
+        Returns:
+            ``matches [K, 2]`` (positions in ``rows`` and ``idx``), the unmatched rows, the unmatched
+            detection indices.
+        """
         matches, u_track, u_det = linear_assignment(self.class_gate(table, dets, rows, idx, cost), thresh)
-        record_matches(dets, rows, idx, matches)
-        return rows[u_track], idx[u_det]
-
-
-def record_matches(dets: Frame, rows: np.ndarray, idx: np.ndarray, matches: np.ndarray) -> None:
-    """Note that rows ``rows[matches[:, 0]]`` matched detections ``idx[matches[:, 1]]``."""
-    if matches.shape[0]:
-        dets.matched_rows.append(rows[matches[:, 0]])
-        dets.matched_dets.append(idx[matches[:, 1]])
+        if matches.shape[0]:
+            dets.matched_rows.append(rows[matches[:, 0]])
+            dets.matched_dets.append(idx[matches[:, 1]])
+        return matches, rows[u_track], idx[u_det]

@@ -55,7 +55,8 @@ class FairMOTAssociation(Association):
                 lambda_=self.config.motion_lambda,
                 gate=self.config.gating,
             )
-        return self.assign(table, dets, pool, high, cost, self.config.match_thresh_emb)
+        _, pool, high = self.assign(table, dets, pool, high, cost, self.config.match_thresh_emb)
+        return pool, high
 
     def _match_iou(
         self, table: TrackTable, dets: Frame, pool: np.ndarray, high: np.ndarray, after_appearance: bool
@@ -71,5 +72,5 @@ class FairMOTAssociation(Association):
         else:
             candidates, thresh = pool, self.config.match_thresh_iou
         cost = self.iou_cost(dets, candidates, high, self.config.fuse_score)
-        rest, high = self.assign(table, dets, candidates, high, cost, thresh)
+        _, rest, high = self.assign(table, dets, candidates, high, cost, thresh)
         return rest[state[rest] == _TRACKED], high

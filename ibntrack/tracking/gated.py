@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ibntrack.tracking.association import Association, record_matches
+from ibntrack.tracking.association import Association
 from ibntrack.tracking.frame import Frame
 from ibntrack.tracking.kalman import CHI2INV95
-from ibntrack.tracking.matching import iou_distance, linear_assignment
+from ibntrack.tracking.matching import iou_distance
 from ibntrack.tracking.table import TrackState, TrackTable
 
 __all__ = ["GatedAssociation"]
@@ -62,23 +62,23 @@ class GatedAssociation(Association):
             cost = self.iou_cost(dets, pool, high, cfg.fuse_score)
             if appearance:
                 cost, veto = self._fuse_appearance(table, dets, pool, high, cost)
-            pool, high = self.assign(table, dets, pool, high, cost, cfg.match_thresh_iou)  # a
+            _, pool, high = self.assign(table, dets, pool, high, cost, cfg.match_thresh_iou)  # a
         if cfg.buffered_iou > 0 and pool.size and high.size:  # C-BIoU: small or fast boxes missed by IoU
             b = cfg.buffered_iou
             cost = iou_distance(_expand(dets.track_boxes[pool], b), _expand(dets.boxes[high], b))
             if appearance:
                 cost, _ = self._fuse_appearance(table, dets, pool, high, cost, attract=False)
-            pool, high = self.assign(table, dets, pool, high, cost, cfg.buffered_iou_thresh)
+            _, pool, high = self.assign(table, dets, pool, high, cost, cfg.buffered_iou_thresh)
         if cfg.ocr_thresh > 0 and pool.size and high.size:
             cost = iou_distance(table.obs_boxes[pool], dets.boxes[high])
             if appearance:
                 cost, _ = self._fuse_appearance(table, dets, pool, high, cost, attract=False)
-            pool, high = self.assign(table, dets, pool, high, cost, cfg.ocr_thresh)  # b
+            _, pool, high = self.assign(table, dets, pool, high, cost, cfg.ocr_thresh)  # b
         if appearance and pool.size and high.size:
             pool, high = self._reidentify(table, dets, pool, high)  # c
             if dets.vetoed and pool.size and high.size:
                 cost = self.iou_cost(dets, pool, high, cfg.fuse_score)
-                pool, high = self.assign(table, dets, pool, high, cost, cfg.match_thresh_iou)  # d
+                _, pool, high = self.assign(table, dets, pool, high, cost, cfg.match_thresh_iou)  # d
         if cfg.second_pass_lost:
             return pool, high
         return pool[state[pool] == _TRACKED], high
@@ -157,11 +157,9 @@ class GatedAssociation(Association):
             dets.maha_all = self.kalman.multi_gating_distance(table.means, table.covs, dets.xyah)
         maha = dets.maha_all[np.ix_(rows, idx)]
         cost[maha > CHI2INV95[4]] = np.inf
-        gated = self.class_gate(table, dets, rows, idx, cost)
-        matches, _, _ = linear_assignment(gated, self.config.reid_thresh)
+        matches, _, _ = self.assign(table, dets, rows, idx, cost, self.config.reid_thresh)
         if matches.shape[0] == 0:
             return pool, high
-        record_matches(dets, rows, idx, matches)
         done_rows = np.zeros(len(table), dtype=bool)
         done_rows[rows[matches[:, 0]]] = True
         done_dets = np.zeros(len(dets.scores), dtype=bool)

@@ -45,13 +45,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ibntrack.tracking.association import Association, record_matches
+from ibntrack.tracking.association import Association
 from ibntrack.tracking.config import AUTO_BOX_FPS, TrackerConfig
 from ibntrack.tracking.fairmot import FairMOTAssociation
 from ibntrack.tracking.frame import Frame, validate_detections, validate_warp
 from ibntrack.tracking.gated import GatedAssociation
 from ibntrack.tracking.kalman import KalmanFilter
-from ibntrack.tracking.matching import linear_assignment
 from ibntrack.tracking.table import TrackState, TrackTable
 from ibntrack.tracking.track import Track
 
@@ -193,19 +192,18 @@ class MultiObjectTracker:
         """Step 4: ByteTrack's second pass; tracked tracks still unmatched afterwards become LOST."""
         match = self.association
         cost = match.iou_cost(dets, pool, low, fuse=False)
-        rest, _ = match.assign(self._table, dets, pool, low, cost, self.config.second_match_thresh)
+        _, rest, _ = match.assign(self._table, dets, pool, low, cost, self.config.second_match_thresh)
         self._table.mark_lost(rest[self._table.state[rest] == _TRACKED])
 
     def _match_unconfirmed(self, unconfirmed: np.ndarray, dets: Frame, high: np.ndarray) -> np.ndarray:
         """Step 5: confirm tracks born last frame that match again; remove the others."""
         match = self.association
         cost = match.iou_cost(dets, unconfirmed, high, self.config.fuse_score)
-        cost = match.class_gate(self._table, dets, unconfirmed, high, cost)
-        matches, u_track, u_det = linear_assignment(cost, self.config.unconfirmed_match_thresh)
-        record_matches(dets, unconfirmed, high, matches)
+        thresh = self.config.unconfirmed_match_thresh
+        matches, rest, high = match.assign(self._table, dets, unconfirmed, high, cost, thresh)
         self._table.confirm(unconfirmed[matches[:, 0]], self._next_ids(matches.shape[0]))
-        self._table.mark_removed(unconfirmed[u_track])
-        return high[u_det]
+        self._table.mark_removed(rest)
+        return high
 
     def _start_tracks(self, dets: Frame, high: np.ndarray) -> None:
         """Step 6: new tracks from confident unmatched detections; confirmed at once in frame 1."""

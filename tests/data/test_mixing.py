@@ -102,7 +102,7 @@ def test_mixed_training_run(tmp_path):
         ],
     )  # fmt: skip
     fit(cfg)
-    from ibntrack.engine.checkpoint import load_checkpoint
+    from ibntrack.nn.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     ids_mot = len(np.unique(read_gt(mot / "gt" / "gt.txt")[:, 1]))

@@ -16,8 +16,8 @@ import torch
 
 from ibntrack.config import load_config
 from ibntrack.engine import train as train_mod
-from ibntrack.engine.checkpoint import CheckpointError, load_checkpoint
 from ibntrack.engine.train import Callback, TrainingError, _lr_factor, fit
+from ibntrack.nn.checkpoint import CheckpointError, load_checkpoint
 from ibntrack.scene import parse_scene
 
 # ResNet-18-IBN with a narrow neck and heads at 64x96 input: about 0.3 s per step at batch 2 on one CPU core.

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ibntrack.cli import main
-from ibntrack.engine.checkpoint import load_checkpoint
+from ibntrack.nn.checkpoint import load_checkpoint
 
 from ..nn.test_pretrained import reference_state
 

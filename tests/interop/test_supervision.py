@@ -110,9 +110,9 @@ def test_pairs_when_a_track_keeps_its_class_but_the_detection_changes_it():
 def test_tracker_update_as_detections(tmp_path):
     import torch
 
-    from ibntrack.engine.checkpoint import save_checkpoint
     from ibntrack.engine.infer import Tracker
     from ibntrack.nn import build_model
+    from ibntrack.nn.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = build_model("resnet18-ibn", num_classes=2, emb_dim=8, width=0.25, head_conv=16)
