@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 from ibntrack.cli.engine_flags import add_engine_flags, engine_requested, run_track_engine
-from ibntrack.cli.flags import add_association_flags, add_network_flags, inference_config, tracker_kwargs
+from ibntrack.cli.flags import (
+    add_association_flags,
+    add_network_flags,
+    apply_threads,
+    inference_config,
+    tracker_kwargs,
+)
 
 
 # ----------------------------------------------------------------------------------------------- track
@@ -78,10 +84,7 @@ def _run_track(args: argparse.Namespace) -> int:
     if engine_requested(args):  # Ray, or chunked sources: ibntrack.distributed.track_many
         return run_track_engine(args, _tracker_kwargs(args))
     kwargs = _tracker_kwargs(args)  # first: it leaves the merged scene, sparsity, device, cmc in args
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     summaries = track(
         args.source,
         args.weights,
