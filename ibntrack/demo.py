@@ -25,12 +25,19 @@ DEMO_OBJECTS = 12
 """Objects in the demo scene at a time."""
 
 
-SHIPPED = {"ibn": "synth_summer_resnet18_ibn.pt", "bn": "synth_summer_resnet18_bn.pt"}
-"""The models in ``ibntrack/assets``: the IBN-a model and its plain-BN twin (same data, budget, seed)."""
+SHIPPED = {
+    "ibn": "synth_summer_resnet18_ibn.pt",
+    "bn": "synth_summer_resnet18_bn.pt",
+    "real": "real_vtest_resnet18_ibn.pt",
+}
+"""The models in ``ibntrack/assets``: the synthetic-summer IBN-a model and its plain-BN twin (same data,
+budget, seed), and ``real``: the IBN-a model self-trained on real pedestrian footage by ``ibntrack adapt``
+(the default of ``ibntrack track``)."""
 
 
 def shipped_weights(kind: str = "ibn") -> Path:
-    """Path of a model shipped inside the package: ``"ibn"`` (the default) or its plain-BN twin ``"bn"``.
+    """Path of a model shipped inside the package: ``"ibn"`` (the default), its plain-BN twin ``"bn"``, or
+    ``"real"`` (adapted to real pedestrian footage).
 
     Raises:
         FileNotFoundError: the file is not in this installation.

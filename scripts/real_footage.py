@@ -17,6 +17,7 @@ adaptations (IBN-a, BN twin: same teacher labels, steps, seed) run side by side 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -36,9 +37,11 @@ from ibntrack.demo import shipped_weights
 from ibntrack.engine.sources import open_sources
 from ibntrack.eval.metrics import evaluate
 from ibntrack.fileio import atomic_write_text
+from ibntrack.nn.checkpoint import load_checkpoint, save_checkpoint
 from ibntrack.tracking import MultiObjectTracker
 
 ROOT = Path(__file__).resolve().parents[1]
+CLI = (sys.executable, "-c", "import sys; from ibntrack.cli import main; sys.exit(main(sys.argv[1:]))")
 COLUMNS = ("HOTA", "DetA", "AssA", "LocA", "MOTA", "IDF1", "DetRe", "DetPr", "Rcll", "Prcn", "IDSW")
 
 
@@ -132,9 +135,7 @@ def run_model(weights: Path, seq: Path, out: Path, adapt_bn: int) -> float:
     if res.is_file() and timing.is_file():
         return float(timing.read_text())
     cmd = [
-        sys.executable,
-        "-m",
-        "ibntrack.cli",
+        *CLI,
         "track",
         str(seq),
         "--weights",
@@ -154,7 +155,7 @@ def run_model(weights: Path, seq: Path, out: Path, adapt_bn: int) -> float:
     return fps
 
 
-def adapt_both(first: Path, work: Path, steps: int, seed: int) -> dict[str, Path]:
+def adapt_both(first: Path, work: Path, steps: int, seed: int, rounds: int) -> dict[str, Path]:
     """IBN-a and its BN twin adapted with the identical recipe, as two 1-thread processes."""
     procs, paths = [], {}
     for kind in ("ibn", "bn"):
@@ -168,9 +169,7 @@ def adapt_both(first: Path, work: Path, steps: int, seed: int) -> dict[str, Path
         if kind == "bn" and labels.is_dir() and not (out / "round0" / "labels").exists():
             shutil.copytree(labels, out / "round0" / "labels")
         cmd = [
-            sys.executable,
-            "-m",
-            "ibntrack.cli",
+            *CLI,
             "adapt",
             str(first),
             "--weights",
@@ -181,6 +180,8 @@ def adapt_both(first: Path, work: Path, steps: int, seed: int) -> dict[str, Path
             str(steps),
             "--seed",
             str(seed),
+            "--rounds",
+            str(rounds),
             "--threads",
             "1",
             "--scene",
@@ -195,6 +196,15 @@ def adapt_both(first: Path, work: Path, steps: int, seed: int) -> dict[str, Path
         log.write(f"\nwall clock {time.time() - t0:.0f} s\n")
         log.close()
     return paths
+
+
+def ship(src: Path, dest: Path) -> None:
+    """The adapted checkpoint into the package: weights stored in float16 (read back as float32), the rest
+    (card, scene, ``adapted_to``) as it is."""
+    payload = load_checkpoint(src)
+    payload["model"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["model"].items()}
+    save_checkpoint(dest, payload)
+    print(f"shipped {src} -> {dest} ({dest.stat().st_size / 2**20:.1f} MB)")
 
 
 def sequences(root: Path) -> list[Path]:
@@ -229,8 +239,12 @@ def main() -> int:
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "real")
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=int, default=1, help="self-training rounds (ibntrack adapt --rounds)")
     p.add_argument("--adapt-bn", type=int, default=30, help="frames of test-time BN adaptation rows")
     p.add_argument("--docs", type=Path, help="write the tables to this markdown file")
+    p.add_argument(
+        "--ship", type=Path, help="copy the adapted IBN-a model here (float16), e.g. ibntrack/assets/..."
+    )
     args = p.parse_args()
     if not args.video.is_file():
         subprocess.run(
@@ -238,14 +252,24 @@ def main() -> int:
         )
     first, second = prepare(args.video, args.gt, args.work)
     t0 = time.time()
-    adapted = adapt_both(first, args.work, args.steps, args.seed)
+    adapted = adapt_both(first, args.work, args.steps, args.seed, args.rounds)
     adapt_wall = time.time() - t0
+    if args.ship:
+        ship(adapted["ibn"], args.ship)
     models = {
         "shipped IBN-a (synthetic)": shipped_weights("ibn"),
         "shipped BN (synthetic)": shipped_weights("bn"),
         "adapted IBN-a": adapted["ibn"],
         "adapted BN twin": adapted["bn"],
     }
+    with contextlib.suppress(FileNotFoundError):  # the asset as users get it (float16 weights)
+        models["shipped real IBN-a (package asset)"] = shipped_weights("real")
+    if args.rounds > 1:  # each round's student, measured
+        for r in range(args.rounds - 1):
+            for kind, name in (("ibn", "IBN-a"), ("bn", "BN twin")):
+                models[f"adapted {name}, round {r + 1} of {args.rounds}"] = (
+                    adapted[kind].parent / f"round{r}" / "train" / "last.pt"
+                )
     tests = {"vtest second half (GT)": second}
     if args.mot17:
         tests["MOT17 mini (GT)"] = args.mot17

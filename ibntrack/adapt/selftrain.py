@@ -32,7 +32,7 @@ import yaml
 from ibntrack.adapt.pseudo import FootageLabels, PseudoLabelConfig, Teacher, label_footage, link_tracklets
 from ibntrack.adapt.teacher import make_teacher
 from ibntrack.config import load_config
-from ibntrack.data.motio import write_gt, write_seqinfo
+from ibntrack.data.motio import read_gt, write_gt, write_seqinfo
 from ibntrack.fileio import atomic_write_text, check_writable_dir
 from ibntrack.nn.checkpoint import load_checkpoint, save_checkpoint
 
@@ -161,16 +161,22 @@ def label_source(
 
 
 def student_labels(seq_dir: Path, weights: Path, cfg: AdaptConfig, out_dir: Path) -> None:
-    """Re-labels the sequence ``seq_dir`` with the student ``weights``: its confident tracks, linked and
-    filtered by time like the teacher's, become ``out_dir/gt/gt.txt`` (frames are linked, not copied).
+    """Re-labels the sequence ``seq_dir`` with the student ``weights`` into ``out_dir/gt/gt.txt``.
+
+    The labels of ``seq_dir`` (the teacher's) are kept, and the student's confident boxes (track score
+    >= ``cfg.student_score``) that overlap none of them (IoU < 0.3) are added: people the teacher missed
+    and the student found. The union is linked and filtered by time like the teacher's labels. Frames are
+    linked, not copied.
     """
     if (out_dir / "gt" / "gt.txt").is_file():
         return
     from ibntrack.engine.infer import Tracker
     from ibntrack.engine.sources import open_sources
+    from ibntrack.tracking.matching import iou_distance
 
     source = open_sources(seq_dir)[0]
     tracker = Tracker.from_checkpoint(str(weights), precision=cfg.precision)
+    previous = read_gt(seq_dir / "gt" / "gt.txt")
 
     def detections():
         for frame_id, frame in source:
@@ -178,7 +184,17 @@ def student_labels(seq_dir: Path, weights: Path, cfg: AdaptConfig, out_dir: Path
             boxes = np.asarray([t.box for t in tracks], np.float32).reshape(-1, 4)
             scores = np.asarray([t.score for t in tracks], np.float32)
             keep = scores >= cfg.student_score
-            yield frame_id, boxes[keep], scores[keep]
+            boxes, scores = boxes[keep], scores[keep]
+            rows = previous[previous[:, 0] == frame_id]
+            known = np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], 1).astype(np.float32)
+            if len(known) and len(boxes):
+                new = (1.0 - iou_distance(boxes, known)).max(axis=1) < 0.3
+                boxes, scores = boxes[new], scores[new]
+            yield (
+                frame_id,
+                np.concatenate([known, boxes]),
+                np.concatenate([np.ones(len(known), np.float32), scores]),
+            )
 
     rows = link_tracklets(detections(), cfg.labels.min_track, cfg.labels.max_gap, source.frame_rate)
     (out_dir / "gt").mkdir(parents=True, exist_ok=True)

@@ -34,9 +34,9 @@ def _add_track(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="video file, image folder, MOT sequence or root, camera index, or URL")
     p.add_argument(
         "--weights",
-        required=True,
         type=Path,
-        help="checkpoint from `ibntrack train` (.pt) or an ONNX export with --backend onnxruntime",
+        help="checkpoint from `ibntrack train` / `ibntrack adapt` (.pt) or an ONNX export with --backend "
+        "onnxruntime (default: the shipped model adapted to real pedestrian footage)",
     )
     p.add_argument(  # a str, not a Path: with --engine ray it may be a URL (Path("s3://b") is "s3:/b")
         "--out", default="runs/track", help="output folder (default runs/track); a URL with --engine ray"
@@ -79,8 +79,11 @@ def _print_summaries(summaries) -> None:
 
 
 def _run_track(args: argparse.Namespace) -> int:
+    from ibntrack.demo import shipped_weights
     from ibntrack.engine.infer import track
 
+    if args.weights is None:  # the model that knows real pedestrians (`ibntrack adapt` on real footage)
+        args.weights = shipped_weights("real")
     if engine_requested(args):  # Ray, or chunked sources: ibntrack.distributed.track_many
         return run_track_engine(args, _tracker_kwargs(args))
     kwargs = _tracker_kwargs(args)  # first: it leaves the merged scene, sparsity, device, cmc in args
