@@ -87,8 +87,9 @@ def _archive(root: Path, n: int, frames: int, seed0: int = 100) -> Path:
 
 
 # ------------------------------------------------------------------------------------------- throughput
-def _steady(weights: Path, root: Path, out: Path, workers: int, engine: str = "ray") -> float:
-    """Seconds to track every source on ``workers`` workers already started and warmed by one source."""
+def _steady(weights: Path, root: Path, out: Path, workers: int, engine: str = "ray") -> tuple[float, float]:
+    """Wall seconds to track every source on ``workers`` workers already started and warmed by one source,
+    and the CPU seconds the workers' processes spent on them."""
     options = TrackOptions(threads=1)
     blob = pack_weights(weights)
     fp = fingerprint(blob, options)
@@ -105,7 +106,7 @@ def _steady(weights: Path, root: Path, out: Path, workers: int, engine: str = "r
     finally:
         eng.close()
     assert all(o["status"] == "done" for o in outcomes), outcomes
-    return seconds
+    return seconds, sum(o["cpu_seconds"] for o in outcomes)
 
 
 def _half(specs: list[str], weights: str, out: str) -> int:
@@ -134,6 +135,7 @@ def throughput(args: argparse.Namespace) -> list[str]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     keys = ("local", "2 procs", "ray-1 e2e", "ray-2 e2e", "ray-1", "ray-2")
     times: dict[str, list[float]] = {k: [] for k in keys}
+    cpu_share: dict[str, list[float]] = {"ray-1": [], "ray-2": []}  # CPU seconds per wall second
     order = ["local", "ray-1", "ray-2"]
     try:
         for rep in range(args.repeats):
@@ -148,7 +150,9 @@ def throughput(args: argparse.Namespace) -> list[str]:
                     w = int(variant[-1])
                     r = track_many(root, args.weights, out_dir=out, engine="ray", workers=w, threads=1)
                     times[f"{variant} e2e"].append(time.perf_counter() - t0)
-                    times[variant].append(_steady(args.weights, root, tmp / f"steady-{variant}-{rep}", w))
+                    wall, cpu = _steady(args.weights, root, tmp / f"steady-{variant}-{rep}", w)
+                    times[variant].append(wall)
+                    cpu_share[variant].append(cpu / wall)
                 assert len(r.done) == args.sources, r.summary()
                 key = variant if variant == "local" else variant + " e2e"
                 print(f"rep {rep} {variant}: {times[key][-1]:.1f} s", flush=True)
@@ -176,6 +180,7 @@ def throughput(args: argparse.Namespace) -> list[str]:
     lines.append(f"| 2 procs (control, no Ray) | - | {med['2 procs']:.1f} | {frames / med['2 procs']:.1f} |")
     for v in ("ray-1", "ray-2"):
         lines.append(f"| {v} | {med[v + ' e2e']:.1f} | {med[v]:.1f} | {frames / med[v]:.1f} |")
+    share = {v: statistics.median(cpu_share[v]) for v in cpu_share}
     ceiling = [a / b for a, b in zip(times["local"], times["2 procs"], strict=True)]
     ratio = [a / b for a, b in zip(times["ray-1"], times["ray-2"], strict=True)]
     ratio_e2e = [a / b for a, b in zip(times["ray-1 e2e"], times["ray-2 e2e"], strict=True)]
@@ -187,6 +192,10 @@ def throughput(args: argparse.Namespace) -> list[str]:
         "(goal >= 1.7x)",
         f"- the machine's ceiling for two workers, local / 2 procs: {statistics.median(ceiling):.2f}x "
         f"(min {min(ceiling):.2f}, max {max(ceiling):.2f})",
+        f"- CPU the workers obtained (CPU s per wall s, steady): ray-1 {share['ray-1']:.2f}, "
+        f"ray-2 {share['ray-2']:.2f} cores ({share['ray-2'] / share['ray-1']:.2f}x); throughput ratio / CPU "
+        f"ratio = {statistics.median(ratio) / (share['ray-2'] / share['ray-1']):.2f} (1.0: two workers turn "
+        "all the CPU they get into throughput)",
         f"- overhead per source, steady ray-1 vs local: **{statistics.median(overhead):+.3f} s** "
         f"(min {min(overhead):+.3f}, max {max(overhead):+.3f}; goal <= 0.5 s)",
         f"- fixed start-up of a run (actors, weights, first source): "
@@ -206,8 +215,8 @@ def overhead(args: argparse.Namespace) -> list[str]:
     local: list[float] = []
     try:
         for rep in range(args.repeats):
-            t_local = _steady(args.weights, root, tmp / f"local-{rep}", 1, engine="local")
-            t_ray = _steady(args.weights, root, tmp / f"ray-{rep}", 1)
+            t_local, _ = _steady(args.weights, root, tmp / f"local-{rep}", 1, engine="local")
+            t_ray, _ = _steady(args.weights, root, tmp / f"ray-{rep}", 1)
             local.append(t_local / n)
             per_source.append((t_ray - t_local) / n)
     finally:

@@ -191,10 +191,11 @@ class SourceWorker:
         """Tracks one whole source and publishes its files, then its done-marker.
 
         Returns:
-            ``{"name", "status": "done" | "failed", "error", "frames", "tracks", "seconds", "pid"}``;
-            bad input is a ``failed`` outcome (the error names the source), never an exception.
+            ``{"name", "status": "done" | "failed", "error", "frames", "tracks", "seconds", "cpu_seconds",
+            "pid"}`` (``cpu_seconds``: CPU time of the worker process during the call); bad input is a
+            ``failed`` outcome (the error names the source), never an exception.
         """
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         self._maybe_fail(job.name)
         outcome: dict[str, Any] = {"name": job.name, "status": "failed", "error": None, "pid": os.getpid()}
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self._dir))
@@ -224,6 +225,7 @@ class SourceWorker:
         finally:
             shutil.rmtree(stage, ignore_errors=True)
         outcome["seconds"] = time.perf_counter() - t0
+        outcome["cpu_seconds"] = time.process_time() - c0
         return outcome
 
     def _interpolate(self, result: Path) -> None:
