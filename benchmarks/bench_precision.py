@@ -45,6 +45,8 @@ FORMAT_OF = {"fp32": "fp32", "bf16": "bf16", "ort-fp32": "fp32", "ort-int8": "in
 # matmul, calib_frames, r50_repeats (resnet50 is off in both plans: the shipped model end to end only)
 PLANS = {
     "short": dict(repeats=3, net_frames=20, test_frames=60, rounds=2, matmul=1024, calib_frames=16),
+    # the sparse-IN overhead (IBN / BN at s = 5) needs many interleaved frames; end to end is a smoke here
+    "sparse": dict(repeats=6, net_frames=40, test_frames=20, rounds=1, matmul=1024, calib_frames=16),
     "smoke": dict(repeats=1, net_frames=5, test_frames=20, rounds=1, matmul=512, calib_frames=4),
 }
 

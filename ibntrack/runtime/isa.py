@@ -82,6 +82,7 @@ _CAP_CLASS = {
     "DEFAULT": "amx",
 }
 _NATIVE_BF16 = {"avx512_bf16", "amx"}
+_INT8_HINT = " (an int8 export ran 2.0-3.8x fp32: ibntrack export --quantize int8 --calibration SRC)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,14 +187,11 @@ def choose_precision(
         return PrecisionChoice("int8", f"int8 ONNX export, {kernel} CPU for ONNX Runtime: {how}")
     if cls in _NATIVE_BF16:
         flag = "amx_bf16" if cls == "amx" else "avx512_bf16"
-        return PrecisionChoice("bf16", f"{cls} CPU{capped}: native bfloat16 ({flag}), ~2-3x fp32")
+        return PrecisionChoice(
+            "bf16", f"{cls} CPU{capped}: native bfloat16 ({flag}), 1.4-2.5x fp32 end to end{_INT8_HINT}"
+        )
     why = "no native bfloat16 (avx512_bf16/amx_bf16) for torch" + capped
-    return PrecisionChoice(
-        "fp32",
-        f"{cls} CPU: {why}; emulated bf16 is not faster than fp32 (an int8 export ran "
-        "2.0-3.8x fp32 end to end: "
-        "ibntrack export --quantize int8 --calibration SRC)",
-    )
+    return PrecisionChoice("fp32", f"{cls} CPU: {why}; emulated bf16 is not faster than fp32{_INT8_HINT}")
 
 
 @functools.cache
