@@ -32,12 +32,12 @@ from torch.utils.data import DataLoader
 from ibntrack.data.dataset import MOTDataset
 from ibntrack.data.mot import load_sequences
 from ibntrack.data.synth import generate_sequence
-from ibntrack.engine.train import TrainModule
 from ibntrack.fileio import atomic_write_text
 from ibntrack.losses.total import LossConfig, MotLoss
 from ibntrack.nn import build_model
 from ibntrack.precision import autocast, cpu_has_native_bf16
 from ibntrack.sizes import INPUT_MULTIPLE, parse_size
+from ibntrack.training.train import TrainModule
 
 
 def make_data(root: Path, frames: int, size: tuple[int, int], input_hw: tuple[int, int]) -> MOTDataset:

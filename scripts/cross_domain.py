@@ -44,9 +44,9 @@ from ibntrack.config import load_config
 from ibntrack.data.styles import Style, load_style
 from ibntrack.data.synth import generate_sequence
 from ibntrack.engine.infer import Tracker, track
-from ibntrack.engine.train import fit
 from ibntrack.eval.metrics import evaluate
 from ibntrack.fileio import atomic_write_text
+from ibntrack.training.train import fit
 
 log = logging.getLogger("cross_domain")
 

@@ -183,7 +183,7 @@ def test_synth_out_is_a_file(tmp_path, capsys):
 
 
 def test_train_out_dir_is_a_file_fails_before_data_loading(tmp_path, monkeypatch):
-    from ibntrack.engine import train as train_mod
+    from ibntrack.training import train as train_mod
 
     (tmp_path / "out").write_text("x")
     monkeypatch.setattr(train_mod, "load_data", lambda *a: pytest.fail("loaded data before the check"))
@@ -352,13 +352,13 @@ def test_deeply_nested_config_is_a_clear_error(tmp_path, capsys):
 
 
 def test_resume_with_a_changed_learning_rate_is_refused(tmp_path):
-    from tests.engine.test_train import TINY, _make_sequence
+    from tests.training.test_train import TINY, _make_sequence
 
     data = tmp_path / "d"
     _make_sequence(data, seed=1, objects=3, frames=4)
     base = [*TINY, f"data.train=[{data}]", f"train.out_dir={tmp_path / 'run'}", "train.epochs=1"]
     torch.set_num_threads(1)
-    from ibntrack.engine.train import fit
+    from ibntrack.training.train import fit
 
     fit(load_config(None, [*base, "train.max_steps=1"]))
     last = tmp_path / "run" / "last.pt"

@@ -302,7 +302,7 @@ def adapt(
         confident. ValueError / FileNotFoundError: bad sources, weights or output folder.
     """
     from ibntrack.engine.sources import open_sources
-    from ibntrack.engine.train import fit
+    from ibntrack.training.train import fit
 
     cfg = cfg or AdaptConfig()
     out = check_writable_dir(Path(out_dir), "--out")

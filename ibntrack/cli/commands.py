@@ -104,7 +104,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from ibntrack.config import load_config
-    from ibntrack.engine.train import fit
+    from ibntrack.training.train import fit
 
     overrides = list(args.overrides)
     if args.data:

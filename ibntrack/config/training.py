@@ -104,7 +104,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The optimisation loop (`ibntrack.engine.train.fit`).
+    """The optimisation loop (`ibntrack.training.train.fit`).
 
     Attributes:
         epochs: passes over the training data.

@@ -1,6 +1,6 @@
 """Checkpoints: atomic save, safe (``weights_only``) load, and model reconstruction.
 
-A checkpoint written by `ibntrack.engine.train.fit` is a dict of tensors and plain values only, so
+A checkpoint written by `ibntrack.training.train.fit` is a dict of tensors and plain values only, so
 ``torch.load(..., weights_only=True)`` reads it without running pickled code:
 
 - ``format_version``: int, currently 1

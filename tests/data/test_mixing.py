@@ -78,7 +78,7 @@ def test_mixed_training_run(tmp_path):
 
     from ibntrack.data.motio import write_gt
     from ibntrack.data.synth import generate_sequence
-    from ibntrack.engine.train import fit
+    from ibntrack.training.train import fit
 
     mot = generate_sequence(tmp_path / "mot", "summer", frames=4, objects=3, size=(192, 128), seed=0,
                             classes=("pedestrian",))  # fmt: skip

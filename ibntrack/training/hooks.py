@@ -1,6 +1,6 @@
 """What happens around the training steps: progress bar, JSON log, checkpoints, loss chart, callbacks.
 
-The loop in :mod:`ibntrack.engine.train` only steps and keeps the position; everything else is a
+The loop in :mod:`ibntrack.training.train` only steps and keeps the position; everything else is a
 :class:`Callback` called at fixed points (detectron2's hooks): ``before_train``, ``before_epoch``,
 ``on_step_end``, ``after_epoch_steps`` (the epoch's steps are over or stopped; always called),
 ``on_epoch_end`` (after validation) and ``on_train_end``. The built-in hooks run in the order
@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ibntrack.engine.plot import plot_loss_curves
-from ibntrack.engine.train_checkpoint import RESUME_ONLY
 from ibntrack.nn.checkpoint import save_checkpoint
+from ibntrack.training.plot import plot_loss_curves
+from ibntrack.training.train_checkpoint import RESUME_ONLY
 
 __all__ = ["Callback", "CheckpointHook", "JsonLogHook", "PlotHook", "ProgressHook", "TrainState"]
 

@@ -6,8 +6,8 @@ The same code runs everywhere. Without a ``RANK`` environment variable it trains
 only. Model and loss are wrapped together in `TrainModule` so DDP keeps the identity classifier and the
 learned task weights (`s_det`, `s_id`) in sync with the network.
 
-:class:`Trainer` builds the run from its parts (:mod:`ibntrack.engine.build`), then runs a short loop —
-step, keep the position, call the hooks (:mod:`ibntrack.engine.hooks`: progress bar, ``train_log.jsonl``,
+:class:`Trainer` builds the run from its parts (:mod:`ibntrack.training.build`), then runs a short loop —
+step, keep the position, call the hooks (:mod:`ibntrack.training.hooks`: progress bar, ``train_log.jsonl``,
 ``last.pt`` / ``best.pt``, ``loss.png``, user callbacks). Stopping and resuming (``train.resume``)
 continues bit-for-bit on CPU: the shuffling order and the augmentation are functions of
 (seed, epoch, index), and the checkpoint holds the position inside the epoch.
@@ -28,7 +28,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ibntrack.config import Config, config_to_dict, save_config
-from ibntrack.engine.build import (
+from ibntrack.fileio import check_writable_dir, check_writable_file
+from ibntrack.nn.checkpoint import bn_running_stats, load_checkpoint, load_state_checked
+from ibntrack.precision import autocast, resolve_precision
+from ibntrack.training.build import (
     TrainModule,
     build_module,
     build_optimizer,
@@ -44,13 +47,10 @@ from ibntrack.engine.build import (
     set_train_mode,
     worker_init,
 )
-from ibntrack.engine.build import lr_factor as _lr_factor  # noqa: F401  (tests and scripts import it here)
-from ibntrack.engine.distributed import DistEnv, barrier, setup_distributed
-from ibntrack.engine.hooks import Callback, CheckpointHook, JsonLogHook, PlotHook, ProgressHook, TrainState
-from ibntrack.engine.train_checkpoint import FORMAT_VERSION, check_resume, rng_state, set_rng_state
-from ibntrack.fileio import check_writable_dir, check_writable_file
-from ibntrack.nn.checkpoint import bn_running_stats, load_checkpoint, load_state_checked
-from ibntrack.precision import autocast, resolve_precision
+from ibntrack.training.build import lr_factor as _lr_factor  # noqa: F401  (tests and scripts import it here)
+from ibntrack.training.distributed import DistEnv, barrier, setup_distributed
+from ibntrack.training.hooks import Callback, CheckpointHook, JsonLogHook, PlotHook, ProgressHook, TrainState
+from ibntrack.training.train_checkpoint import FORMAT_VERSION, check_resume, rng_state, set_rng_state
 
 __all__ = ["Callback", "TrainModule", "TrainState", "Trainer", "TrainingError", "fit"]
 
@@ -92,7 +92,7 @@ class Trainer:
 
     Args:
         cfg: the resolved configuration.
-        env: this process's place in the run (:func:`ibntrack.engine.distributed.setup_distributed`).
+        env: this process's place in the run (:func:`ibntrack.training.distributed.setup_distributed`).
         callbacks: user hooks, called after the built-in progress and log hooks.
     """
 

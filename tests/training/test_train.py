@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from ibntrack.config import load_config
-from ibntrack.engine import train as train_mod
-from ibntrack.engine.train import Callback, TrainingError, _lr_factor, fit
 from ibntrack.nn.checkpoint import CheckpointError, load_checkpoint
 from ibntrack.scene import parse_scene
+from ibntrack.training import train as train_mod
+from ibntrack.training.train import Callback, TrainingError, _lr_factor, fit
 
 # ResNet-18-IBN with a narrow neck and heads at 64x96 input: about 0.3 s per step at batch 2 on one CPU core.
 TINY = [
@@ -222,7 +222,7 @@ def test_two_process_ddp_ends_with_identical_weights(data, tmp_path):
         import hashlib, sys
         from pathlib import Path
         from ibntrack.config import load_config
-        from ibntrack.engine.train import Callback, fit
+        from ibntrack.training.train import Callback, fit
 
         class Dump(Callback):
             def on_train_end(self, state):

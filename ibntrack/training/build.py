@@ -1,7 +1,7 @@
 """The parts a training run is built from: data, sampler, network + loss, optimizer and schedule.
 
 Each function takes the resolved config (and the process layout) and returns one part; the
-:class:`~ibntrack.engine.train.Trainer` calls them in order, so every check on the data runs before the
+:class:`~ibntrack.training.train.Trainer` calls them in order, so every check on the data runs before the
 network is built and everything runs before the first step.
 """
 
@@ -20,8 +20,8 @@ from torch import Tensor, nn
 from torch.utils.data import DistributedSampler
 
 from ibntrack.config import Config, TrainConfig
-from ibntrack.engine.distributed import DistEnv
-from ibntrack.engine.train_checkpoint import load_finetune
+from ibntrack.training.distributed import DistEnv
+from ibntrack.training.train_checkpoint import load_finetune
 
 __all__ = [
     "EpochSampler",
