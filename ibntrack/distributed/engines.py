@@ -57,6 +57,26 @@ def check_engine_args(engine: str, workers: int | None, address: str | None, num
         )
 
 
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fails fast on a ``HOST:PORT`` / ``ray://HOST:PORT`` nobody listens on (Ray itself retries for
+    minutes). ``auto`` and ``None`` are Ray's to resolve.
+
+    Raises:
+        ValueError: naming ``--address``.
+    """
+    import socket
+
+    if not address or address == "auto":
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ValueError(f"--address {address}: no Ray cluster answers there ({exc})") from None
+
+
 def _failed(call: tuple[str, Sequence[Any]], error: str) -> dict[str, Any]:
     job = call[1][0] if call[1] else None
     name = getattr(job, "name", str(job))
@@ -113,7 +133,12 @@ class RayEngine:
         self._ray = ray
         self._owns = not ray.is_initialized()
         if self._owns:
-            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+            _check_reachable(address)
+            try:
+                ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+            except (ConnectionError, RuntimeError) as exc:  # no cluster at that address
+                where = f"--address {address}" if address else "a local Ray cluster"
+                raise ValueError(f"{where}: cannot start or join Ray: {exc}") from None
         total = ray.cluster_resources()
         cpus, gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
         if workers is None:

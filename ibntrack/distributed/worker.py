@@ -173,7 +173,7 @@ class SourceWorker:
         self._detector: Tracker | None = None
 
     def pid(self) -> int:
-        """The worker's process id (tests kill workers by it)."""
+        """The worker's process id."""
         return os.getpid()
 
     def close(self) -> None:

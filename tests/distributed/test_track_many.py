@@ -145,3 +145,12 @@ def test_cli_chunks_into_a_url_and_resumes(archive, ckpt, tmp_path, capsys):
     assert json.loads((tmp_path / "o" / "_done" / "a0.json").read_text())["chunks"] == 2
     assert main(argv) == 0
     assert "0 done, 1 skipped" in capsys.readouterr().out
+
+
+def test_an_address_nobody_answers_is_refused_fast(archive, ckpt, tmp_path, capsys):
+    pytest.importorskip("ray")
+    argv = ["track", str(archive), "--weights", str(ckpt), "--out", str(tmp_path), "--engine", "ray"]
+    assert main([*argv, "--address", "127.0.0.1:9"]) == 2  # the discard port: nothing listens
+    assert "--address 127.0.0.1:9: no Ray cluster answers there" in capsys.readouterr().err
+    assert main([*argv, "--address", "ray://nohostport"]) == 2
+    assert "expected auto, HOST:PORT or ray://HOST:PORT" in capsys.readouterr().err
