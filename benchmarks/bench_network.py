@@ -1,7 +1,7 @@
 """Network latency benchmark: plain BN vs IBN with sparse IN, PyTorch eager vs ONNX Runtime, GFLOP/s.
 
 Everything is streaming inference at batch 1 in eval mode with BN (and cached IN) folded, exactly as the
-tracker runs the network (``ibntrack.nn.fold_model``; for ONNX Runtime ``ibntrack.export.OnnxModel``).
+tracker runs the network (``ibntrack.nn.fold_model``; for ONNX Runtime ``ibntrack.export.OnnxBackend``).
 One run measures, side by side:
 
 1. **Sparse IN cost** (issue 4): per-frame latency of the plain-BN model (``resnetNN``) and of the IBN
@@ -189,11 +189,12 @@ class Runners:
                 self.folded[name] = fold_model(self.model(name))
             return self.folded[name]
         if name not in self.onnx:
-            from ibntrack.export import OnnxModel, export_model
+            from ibntrack.export import export_model
+            from ibntrack.runtime import OnnxBackend
 
             t0 = time.perf_counter()
             report = export_model(self.model(name), self.tmp / f"{name}.onnx", example, check=False)
-            self.onnx[name] = OnnxModel(report.path, threads=self.threads, session_config=self.ort_config)
+            self.onnx[name] = OnnxBackend(report.path, threads=self.threads, session_config=self.ort_config)
             log.info("exported %s in %.1f s", name, time.perf_counter() - t0)
         return self.onnx[name]
 

@@ -146,11 +146,6 @@ class Tracker:
         self._frame_shape: tuple[int, int] | None = None  # (H, W) of this stream's frames
 
     @property
-    def model(self) -> Backend:
-        """The backend (the name this attribute had when it held the network itself)."""
-        return self.backend
-
-    @property
     def sparsity(self) -> int:
         """The stream's sparsity factor (the backend's schedule's)."""
         return self.backend.sparsity

@@ -6,8 +6,8 @@
 * :mod:`~ibntrack.export.check` — every export is compared with the torch backend before it is kept.
 
 The graphs' inputs, outputs and metadata are described in :mod:`ibntrack.runtime.ort`, which runs them.
-Needs the ``onnx`` extra (``onnx`` and ``onnxruntime``). ``OnnxModel`` and ``load_onnx_model`` stay
-importable from here for code written before the runtime layer.
+Needs the ``onnx`` extra (``onnx`` and ``onnxruntime``); :class:`ibntrack.runtime.OnnxBackend` plays an
+export.
 """
 
 from ibntrack.export.check import CHECK_TOL, check_export
@@ -19,22 +19,14 @@ from ibntrack.export.onnx import (
     export_model,
     export_onnx,
 )
-from ibntrack.runtime.base import MAP_NAMES
-from ibntrack.runtime.ort import CACHED_SUFFIX, META_KEY, OnnxModel, cached_graph_path, load_onnx_model
 
 __all__ = [
-    "CACHED_SUFFIX",
     "CHECK_TOL",
     "DEFAULT_OPSET",
-    "MAP_NAMES",
-    "META_KEY",
     "MIN_OPSET",
     "ExportReport",
-    "OnnxModel",
-    "cached_graph_path",
     "check_export",
     "export_checkpoint",
     "export_model",
     "export_onnx",
-    "load_onnx_model",
 ]

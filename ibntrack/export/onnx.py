@@ -130,7 +130,7 @@ class ExportReport:
     """What an export wrote.
 
     Attributes:
-        path: the refresh graph (the file to pass to :class:`OnnxModel`).
+        path: the refresh graph (the file to pass to :class:`OnnxBackend`).
         cached_path: the cached-statistics graph, or None for a model without IBN layers.
         max_abs_diff: largest ``|onnx − torch|`` of the check (refresh and cached frame), None unchecked.
         ibn_layers: number of IBN layers.

@@ -3,8 +3,7 @@
 * :mod:`~ibntrack.runtime.base` — the :class:`Backend` protocol (images → head maps; owns the stream's
   refresh schedule) and what every backend shares;
 * :mod:`~ibntrack.runtime.torch` — :class:`TorchBackend` (folded eager PyTorch);
-* :mod:`~ibntrack.runtime.ort` — :class:`OnnxBackend` (ONNX Runtime, refresh + cached graphs; also
-  importable as ``OnnxModel``);
+* :mod:`~ibntrack.runtime.ort` — :class:`OnnxBackend` (ONNX Runtime, refresh + cached graphs);
 * :mod:`~ibntrack.runtime.card` — :class:`ModelCard`, what a model is apart from its weights.
 
 :func:`open_runtime` opens the weights of a :class:`RuntimeConfig` with the backend it names
@@ -23,7 +22,7 @@ from ibntrack.nn.adapt import DEFAULT_ADAPT_PRIOR
 from ibntrack.runtime.base import MAP_NAMES, Backend, Maps, StreamBackend, check_images
 from ibntrack.runtime.card import ModelCard
 from ibntrack.runtime.options import BACKENDS, RuntimeConfig, is_onnx, open_runtime
-from ibntrack.runtime.ort import OnnxBackend, OnnxModel, load_onnx_model
+from ibntrack.runtime.ort import OnnxBackend, load_onnx_model
 from ibntrack.runtime.torch import TorchBackend, load_torch
 from ibntrack.runtime.torch import read_card as _read_checkpoint_card
 
@@ -34,7 +33,6 @@ __all__ = [
     "Maps",
     "ModelCard",
     "OnnxBackend",
-    "OnnxModel",
     "RuntimeConfig",
     "StreamBackend",
     "TorchBackend",

@@ -8,7 +8,7 @@ An export is two graphs side by side (a plain-BN model, without IBN layers, only
 * ``<out stem>.cached.onnx`` — the *cached* graph: ``images`` plus the cached statistics ``in_mean.i``,
   ``in_var.i`` (each ``[k_i]``, one stream's latest refresh) → the four maps.
 
-:class:`OnnxBackend` (also importable as ``OnnxModel``) plays them like the folded torch network
+:class:`OnnxBackend` plays them like the folded torch network
 streams: its stream's :class:`~ibntrack.nn.schedule.RefreshSchedule` decides per frame; refresh frames
 run the refresh graph and keep the last image's statistics, the others the cached graph.
 
@@ -42,7 +42,6 @@ __all__ = [
     "CACHED_SUFFIX",
     "META_KEY",
     "OnnxBackend",
-    "OnnxModel",
     "cached_graph_path",
     "load_onnx_model",
     "mean_name",
@@ -262,10 +261,6 @@ class OnnxBackend(StreamBackend):
             feed[mean_name(i)] = mean
             feed[var_name(i)] = var
         return list(self._cached.run(None, feed))
-
-
-OnnxModel = OnnxBackend
-"""The name this backend had before the runtime layer; kept for code written against it."""
 
 
 def load_onnx_model(

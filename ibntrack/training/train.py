@@ -47,7 +47,6 @@ from ibntrack.training.build import (
     set_train_mode,
     worker_init,
 )
-from ibntrack.training.build import lr_factor as _lr_factor  # noqa: F401  (tests and scripts import it here)
 from ibntrack.training.distributed import DistEnv, barrier, setup_distributed
 from ibntrack.training.hooks import Callback, CheckpointHook, JsonLogHook, PlotHook, ProgressHook, TrainState
 from ibntrack.training.train_checkpoint import FORMAT_VERSION, check_resume, rng_state, set_rng_state

@@ -44,9 +44,9 @@ def test_tracker_api_boxes_in_frame_pixels(ckpt, seq):
     assert (boxes[:, [0, 2]] >= -1e-3).all() and (boxes[:, [0, 2]] <= 192 + 1e-3).all()
     assert (boxes[:, [1, 3]] >= -1e-3).all() and (boxes[:, [1, 3]] <= 128 + 1e-3).all()
     assert {t.cls for t in tracks} <= {0, 1}
-    assert stream_stats(tracker.model)["frames"] == 3
+    assert stream_stats(tracker.backend)["frames"] == 3
     tracker.reset()
-    assert stream_stats(tracker.model)["frames"] == 0 and tracker.mot.frame_id == 0
+    assert stream_stats(tracker.backend)["frames"] == 0 and tracker.mot.frame_id == 0
 
 
 def test_track_cli_writes_well_formed_files(ckpt, seq, tmp_path, capsys):

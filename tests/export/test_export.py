@@ -25,7 +25,7 @@ from ibntrack.nn import (  # noqa: E402
     stream_stats,
 )
 from ibntrack.nn.checkpoint import CheckpointError, load_model, save_checkpoint  # noqa: E402
-from ibntrack.runtime import OnnxModel, load_onnx_model  # noqa: E402
+from ibntrack.runtime import OnnxBackend, load_onnx_model  # noqa: E402
 from ibntrack.runtime.ort import META_KEY, cached_graph_path  # noqa: E402
 
 TOL = 1e-4
@@ -113,7 +113,7 @@ def test_metadata_round_trip(exported: tuple[Path, Path]) -> None:
 
 def test_exact_in_matches_torch_dynamic_batch_and_size(exported: tuple[Path, Path]) -> None:
     ckpt, path = exported
-    folded, runner = _folded(ckpt), OnnxModel(path, threads=1)
+    folded, runner = _folded(ckpt), OnnxBackend(path, threads=1)
     torch.manual_seed(1)
     with torch.no_grad():
         for shape in [(1, 3, *INPUT_SIZE), (1, 3, *INPUT_SIZE), (2, 3, 96, 128)]:
@@ -128,7 +128,7 @@ def test_exact_in_matches_torch_dynamic_batch_and_size(exported: tuple[Path, Pat
 )
 def test_streaming_s3_matches_folded_torch(exported: tuple[Path, Path], options: dict) -> None:
     ckpt, path = exported
-    folded, runner = _folded(ckpt), OnnxModel(path, threads=1, **options)
+    folded, runner = _folded(ckpt), OnnxBackend(path, threads=1, **options)
     for model in (folded, runner):  # the ibntrack.nn functions drive the runner by duck typing
         set_sparsity(model, 3)
         reset_stream(model)
@@ -151,7 +151,7 @@ def test_streaming_s3_matches_folded_torch(exported: tuple[Path, Path], options:
 
 def test_stream_state_moves_between_torch_and_onnx(exported: tuple[Path, Path]) -> None:
     ckpt, path = exported
-    folded, runner = _folded(ckpt), OnnxModel(path, threads=1)
+    folded, runner = _folded(ckpt), OnnxBackend(path, threads=1)
     set_sparsity(folded, 4)
     set_sparsity(runner, 4)
     torch.manual_seed(3)
@@ -169,7 +169,7 @@ def test_plain_bn_model_has_one_graph(tmp_path: Path) -> None:
     ckpt = _checkpoint(tmp_path / "bn.pt", "resnet18")
     path = export_onnx(ckpt, tmp_path / "bn.onnx", input_size=(32, 64), dynamic=False)
     assert not cached_graph_path(path).exists()
-    runner = OnnxModel(path, threads=1)
+    runner = OnnxBackend(path, threads=1)
     set_sparsity(runner, 5)
     x = torch.randn(1, 3, 32, 64)
     with torch.no_grad():
@@ -186,7 +186,7 @@ def test_bad_paths_give_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="corrupt"):
         export_onnx(junk, tmp_path / "m.onnx")
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        OnnxModel(tmp_path / "missing.onnx")
+        OnnxBackend(tmp_path / "missing.onnx")
     assert not (tmp_path / "m.onnx").exists()
 
 
@@ -198,7 +198,7 @@ def test_cli_export(exported: tuple[Path, Path], tmp_path: Path, capsys: pytest.
     assert main(["export", "--weights", str(ckpt), "--out", str(out), "--input-size", "64x32"]) == 0
     printed = capsys.readouterr().out
     assert "max abs diff" in printed and str(out) in printed
-    assert OnnxModel(out).meta["input_size"] == [32, 64]
+    assert OnnxBackend(out).meta["input_size"] == [32, 64]
     assert main(["export", "--weights", str(tmp_path / "nope.pt"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
 
@@ -212,7 +212,7 @@ def test_the_card_travels_with_the_export_so_both_backends_track_alike(tmp_path:
     payload["tracker"] = {"det_thresh": 0.42, "track_buffer": 17}
     save_checkpoint(ckpt, payload)
     path = export_onnx(ckpt, tmp_path / "cal.onnx", check=False)
-    card = OnnxModel(path).card
+    card = OnnxBackend(path).card
     assert dict(card.tracker) == {"det_thresh": 0.42, "track_buffer": 17}
     assert card.class_names == tuple(CLASS_NAMES) and card.train_scene == tuple(TRAIN_SCENE)
     a, b = Tracker.from_checkpoint(ckpt), Tracker.from_checkpoint(path)

@@ -288,12 +288,12 @@ def test_onnx_export_matches_torch_streaming_s3(tmp_path: Path) -> None:
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from ibntrack.export import export_model
-    from ibntrack.runtime import OnnxModel
+    from ibntrack.runtime import OnnxBackend
 
     model = _trained("resnet18-ibnb")
     report = export_model(model, tmp_path / "ibnb.onnx", INPUT_SIZE)  # runs the export check too
     assert report.ibn_layers == 3 and report.max_abs_diff is not None and report.max_abs_diff < 1e-3
-    runner = OnnxModel(report.path, threads=1)
+    runner = OnnxBackend(report.path, threads=1)
     layers = runner.meta["ibn_layers"]
     assert [(d["name"], d["in_channels"]) for d in layers] == [
         ("backbone", 16),  # the stem's conv1 + IN (a conv-IBN pair, named without ".conv1")

@@ -18,7 +18,8 @@ from ibntrack.config import load_config
 from ibntrack.nn.checkpoint import CheckpointError, load_checkpoint
 from ibntrack.scene import parse_scene
 from ibntrack.training import train as train_mod
-from ibntrack.training.train import Callback, TrainingError, _lr_factor, fit
+from ibntrack.training.build import lr_factor
+from ibntrack.training.train import Callback, TrainingError, fit
 
 # ResNet-18-IBN with a narrow neck and heads at 64x96 input: about 0.3 s per step at batch 2 on one CPU core.
 TINY = [
@@ -258,16 +259,16 @@ def test_two_process_ddp_ends_with_identical_weights(data, tmp_path):
 
 def test_lr_schedule_hand_values():
     kw = dict(steps_per_epoch=10, total_steps=100, milestones=(3, 6), gamma=0.1, min_ratio=0.0, warmup=0)
-    assert _lr_factor(0, schedule="step", **kw) == 1.0
-    assert _lr_factor(29, schedule="step", **kw) == 1.0
-    assert _lr_factor(30, schedule="step", **kw) == pytest.approx(0.1)
-    assert _lr_factor(60, schedule="step", **kw) == pytest.approx(0.01)
-    assert _lr_factor(0, schedule="cosine", **kw) == 1.0
-    assert _lr_factor(50, schedule="cosine", **kw) == pytest.approx(0.5)
-    assert _lr_factor(100, schedule="cosine", **kw) == pytest.approx(0.0)
-    assert _lr_factor(100, schedule="cosine", **{**kw, "min_ratio": 0.1}) == pytest.approx(0.1)
+    assert lr_factor(0, schedule="step", **kw) == 1.0
+    assert lr_factor(29, schedule="step", **kw) == 1.0
+    assert lr_factor(30, schedule="step", **kw) == pytest.approx(0.1)
+    assert lr_factor(60, schedule="step", **kw) == pytest.approx(0.01)
+    assert lr_factor(0, schedule="cosine", **kw) == 1.0
+    assert lr_factor(50, schedule="cosine", **kw) == pytest.approx(0.5)
+    assert lr_factor(100, schedule="cosine", **kw) == pytest.approx(0.0)
+    assert lr_factor(100, schedule="cosine", **{**kw, "min_ratio": 0.1}) == pytest.approx(0.1)
     warm = {**kw, "warmup": 4}
-    assert [_lr_factor(s, schedule="step", **warm) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert [lr_factor(s, schedule="step", **warm) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
 
 
 def test_callbacks_and_validation(data, tmp_path):
