@@ -9,7 +9,7 @@ DEV    := $(VENV)/.ibntrack-dev
 # real unlabeled pedestrian footage (Debian opencv-doc's vtest.avi) for `ibntrack adapt`'s teacher test
 FOOTAGE := .cache/footage/vtest.avi
 
-.PHONY: demo test lint bench cross-domain real-footage clean
+.PHONY: demo real-demo test lint bench cross-domain real-footage clean
 
 $(BASE): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ $(DEV): $(BASE)
 
 demo: $(BASE)
 	$(VENV)/bin/ibntrack demo --out runs/demo
+
+# real street footage (fetched from Debian's opencv-doc) tracked by the shipped real-footage model
+real-demo: $(BASE) $(FOOTAGE)
+	$(VENV)/bin/ibntrack track $(FOOTAGE) --save-video --out runs/real-demo
 
 $(FOOTAGE):
 	bash scripts/fetch_footage.sh .cache/footage
