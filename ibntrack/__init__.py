@@ -8,6 +8,8 @@ Public entry points::
 
     model = ibntrack.build_model("resnet18-ibn", num_classes=1, emb_dim=128)
     tracker = ibntrack.Tracker.from_checkpoint("model.pt", scene="winter, snow")
+    cfg = ibntrack.InferenceConfig().replace(runtime={"weights": "model.pt"}, stream={"sparsity": 3})
+    tracker = ibntrack.Tracker(cfg)                      # the same, from one config
     tracks = tracker.update(frame_bgr)
     ibntrack.track("video.mp4", weights="model.pt", out_dir="runs/track", save_video=True)
 """
@@ -18,11 +20,21 @@ from typing import TYPE_CHECKING, Any
 
 from ibntrack.version import __version__
 
-__all__ = ["build_model", "Tracker", "track", "track_many", "MultiObjectTracker", "Detections", "__version__"]
+__all__ = [
+    "build_model",
+    "InferenceConfig",
+    "Tracker",
+    "track",
+    "track_many",
+    "MultiObjectTracker",
+    "Detections",
+    "__version__",
+]
 
 _LAZY = {
     "build_model": ("ibntrack.nn", "build_model"),
-    "Tracker": ("ibntrack.engine.infer", "Tracker"),
+    "InferenceConfig": ("ibntrack.config", "InferenceConfig"),
+    "Tracker": ("ibntrack.engine.tracker", "Tracker"),
     "track": ("ibntrack.engine.infer", "track"),
     "track_many": ("ibntrack.distributed", "track_many"),
     "MultiObjectTracker": ("ibntrack.tracking", "MultiObjectTracker"),
@@ -30,8 +42,10 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ibntrack.config import InferenceConfig
     from ibntrack.distributed import track_many
-    from ibntrack.engine.infer import Tracker, track
+    from ibntrack.engine.infer import track
+    from ibntrack.engine.tracker import Tracker
     from ibntrack.nn import build_model
     from ibntrack.structures import Detections
     from ibntrack.tracking import MultiObjectTracker
