@@ -10,6 +10,10 @@ tracker changes track state (after step 5, all matches at once).
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
 from ibntrack.tracking.config import TrackerConfig
@@ -21,19 +25,29 @@ from ibntrack.tracking.table import TrackTable
 __all__ = ["Association"]
 
 
+@dataclass(eq=False)
 class Association:
     """Steps 2–3 of the tracker, and the matching helpers every step uses.
 
+    A strategy's arguments are the thresholds it reads, each documented (in the strategy's docstring and
+    as the :class:`~ibntrack.tracking.TrackerConfig` field of the same name); :meth:`from_config` takes them
+    from a config.
+
     Args:
-        config: the thresholds.
         kalman: the tracker's motion model (gating distances).
+        per_class: never associate across classes (``inf`` cost between different classes).
     """
 
-    name = "base"
+    name: ClassVar[str] = "base"
+    kalman: KalmanFilter
+    per_class: bool
 
-    def __init__(self, config: TrackerConfig, kalman: KalmanFilter) -> None:
-        self.config = config
-        self.kalman = kalman
+    @classmethod
+    def from_config(cls, config: TrackerConfig, kalman: KalmanFilter) -> Association:
+        """The strategy with ``config``'s value for each of its arguments (the other fields of the config
+        are the tracker's or another strategy's)."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "kalman"]
+        return cls(kalman=kalman, **{name: getattr(config, name) for name in names})
 
     def prepare(self, table: TrackTable, dets: Frame) -> None:
         """Per-frame facts the strategy needs before matching (nothing by default)."""
@@ -64,7 +78,7 @@ class Association:
         self, table: TrackTable, dets: Frame, rows: np.ndarray, idx: np.ndarray, cost: np.ndarray
     ) -> np.ndarray:
         """With ``per_class``, forbid (``inf``) every pair whose track and detection classes differ."""
-        if not self.config.per_class or cost.size == 0:
+        if not self.per_class or cost.size == 0:
             return cost
         if dets.one_class is None:  # once per frame: one class among all detections and tracks
             c, t = dets.classes, table.classes

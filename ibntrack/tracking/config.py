@@ -23,6 +23,11 @@ AUTO_BOX_FPS = 20.0
 class TrackerConfig:
     """Thresholds of :class:`MultiObjectTracker`. Costs are distances: a pair matches only below them.
 
+    The flat form that checkpoints (``tracker``), YAML files and ``ibntrack tune`` store. Each field is read
+    by the tracker itself or by one association strategy, which takes it as a documented argument
+    (:class:`~ibntrack.tracking.gated.GatedAssociation`,
+    :class:`~ibntrack.tracking.fairmot.FairMOTAssociation`; the other strategy's fields are ignored).
+
     Attributes:
         det_thresh: detections scoring at least this are "high": they go through steps 2, 3, 5, 6.
         low_thresh: detections with ``low_thresh <= score < det_thresh`` are used only by the second

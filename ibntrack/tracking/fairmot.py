@@ -7,6 +7,9 @@ step. Strong with clean embeddings, far worse than motion alone with weak ones (
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
 from ibntrack.tracking.association import Association
@@ -19,16 +22,34 @@ __all__ = ["FairMOTAssociation"]
 _TRACKED = TrackState.TRACKED.value
 
 
+@dataclass(eq=False)
 class FairMOTAssociation(Association):
-    """Appearance fused with motion, then IoU (thresholds ``match_thresh_emb``, ``motion_lambda``,
-    ``gating``, ``match_thresh_iou``, ``match_thresh_iou_after_emb``, ``fuse_score``)."""
+    """Appearance fused with motion, then IoU.
 
-    name = "fairmot"
+    Args:
+        kalman, per_class: see :class:`~ibntrack.tracking.association.Association`.
+        use_embeddings: run the appearance step (when the detections carry embeddings).
+        fuse_score: weight IoU similarity by detection score (ByteTrack).
+        match_thresh_emb: maximum fused appearance/motion cost of step 2.
+        motion_lambda: weight of the cosine distance; ``1 − motion_lambda`` weighs the Mahalanobis one.
+        gating: forbid pairs outside the Kalman chi-square 0.95 gate in step 2.
+        match_thresh_iou: maximum ``1 − IoU`` of step 3 without the appearance step.
+        match_thresh_iou_after_emb: maximum ``1 − IoU`` of step 3 after it (tracked tracks only).
+    """
+
+    name: ClassVar[str] = "fairmot"
+    use_embeddings: bool
+    fuse_score: bool
+    match_thresh_emb: float
+    motion_lambda: float
+    gating: bool
+    match_thresh_iou: float
+    match_thresh_iou_after_emb: float
 
     def match(
         self, table: TrackTable, dets: Frame, pool: np.ndarray, high: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        appearance = self.config.use_embeddings and dets.embeddings is not None
+        appearance = self.use_embeddings and dets.embeddings is not None
         if appearance:
             pool, high = self._match_appearance(table, dets, pool, high)  # 2
         return self._match_iou(table, dets, pool, high, after_appearance=appearance)  # 3
@@ -52,10 +73,10 @@ class FairMOTAssociation(Association):
                 table.means[pool],
                 table.covs[pool],
                 dets.xyah[high],
-                lambda_=self.config.motion_lambda,
-                gate=self.config.gating,
+                lambda_=self.motion_lambda,
+                gate=self.gating,
             )
-        _, pool, high = self.assign(table, dets, pool, high, cost, self.config.match_thresh_emb)
+        _, pool, high = self.assign(table, dets, pool, high, cost, self.match_thresh_emb)
         return pool, high
 
     def _match_iou(
@@ -68,9 +89,9 @@ class FairMOTAssociation(Association):
         """
         state = table.state
         if after_appearance:
-            candidates, thresh = pool[state[pool] == _TRACKED], self.config.match_thresh_iou_after_emb
+            candidates, thresh = pool[state[pool] == _TRACKED], self.match_thresh_iou_after_emb
         else:
-            candidates, thresh = pool, self.config.match_thresh_iou
-        cost = self.iou_cost(dets, candidates, high, self.config.fuse_score)
+            candidates, thresh = pool, self.match_thresh_iou
+        cost = self.iou_cost(dets, candidates, high, self.fuse_score)
         _, rest, high = self.assign(table, dets, candidates, high, cost, thresh)
         return rest[state[rest] == _TRACKED], high

@@ -10,6 +10,9 @@ embeddings never make a track reliable, so every use of appearance then does not
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
 from ibntrack.tracking.association import Association
@@ -23,17 +26,52 @@ __all__ = ["GatedAssociation"]
 _TRACKED = TrackState.TRACKED.value
 
 
+@dataclass(eq=False)
 class GatedAssociation(Association):
-    """Motion first, appearance where it has proven itself (thresholds ``match_thresh_iou``,
-    ``proximity_thresh``, ``appearance_thresh``, ``veto_ratio``, ``reid_thresh``, ``emb_min_consistency``,
-    ``emb_min_updates``, ``emb_update_thresh``, ``emb_max_cover``, ``buffered_iou``,
-    ``buffered_iou_thresh``, ``ocr_thresh``, ``appearance_first``, ``second_pass_lost``, ``fuse_score``)."""
+    """Motion first, appearance where it has proven itself.
 
-    name = "gated"
+    Args:
+        kalman, per_class: see :class:`~ibntrack.tracking.association.Association`.
+        use_embeddings: use appearance at all (when the detections carry embeddings).
+        fuse_score: weight IoU similarity by detection score (ByteTrack).
+        match_thresh_iou: maximum ``1 − IoU`` of the IoU passes (a, d).
+        proximity_thresh: appearance may lower a pair's cost only where ``1 − IoU`` is below this ...
+        appearance_thresh: ... and ``(1 − cos)/2`` is below this; the pair then costs the smaller.
+        veto_ratio: a reliable track refuses a clean detection whose cosine is below this × its
+            consistency, until every other option is tried.
+        reid_thresh: maximum ``1 − cos`` to match by appearance alone, inside the Kalman gate (c).
+        emb_min_consistency: a track is *reliable* once its consistency reaches this ...
+        emb_min_updates: ... after at least this many embeddings.
+        emb_update_thresh: a detection is *clean* only if it scores at least this ...
+        emb_max_cover: ... and at most this fraction of its box is covered by detections in front.
+        appearance_first: run the appearance-alone step before the IoU passes too.
+        buffered_iou: C-BIoU: match leftovers by the IoU of boxes grown by this fraction (0 = off) ...
+        buffered_iou_thresh: ... up to this ``1 − IoU``.
+        ocr_thresh: maximum ``1 − IoU`` with a track's last observed box (OC-SORT recovery, b; 0 = off).
+        second_pass_lost: leave LOST tracks to the low-score pass (step 4) too.
+    """
+
+    name: ClassVar[str] = "gated"
+    use_embeddings: bool
+    fuse_score: bool
+    match_thresh_iou: float
+    proximity_thresh: float
+    appearance_thresh: float
+    veto_ratio: float
+    reid_thresh: float
+    emb_min_consistency: float
+    emb_min_updates: int
+    emb_update_thresh: float
+    emb_max_cover: float
+    appearance_first: bool
+    buffered_iou: float
+    buffered_iou_thresh: float
+    ocr_thresh: float
+    second_pass_lost: bool
 
     def prepare(self, table: TrackTable, dets: Frame) -> None:
         """Marks the clean detections and the reliable tracks of this frame (with embeddings only)."""
-        if self.config.use_embeddings and dets.embeddings is not None:
+        if self.use_embeddings and dets.embeddings is not None:
             dets.clean = self._clean_detections(dets)
             dets.reliable = self._reliable_tracks(table)
 
@@ -53,33 +91,32 @@ class GatedAssociation(Association):
         d. the vetoed pairs again (appearance reorders, it never leaves a detection without the track
            motion gives it).
         """
-        cfg = self.config
         state = table.state
         appearance = dets.clean is not None
-        if appearance and cfg.appearance_first and pool.size and high.size:
+        if appearance and self.appearance_first and pool.size and high.size:
             pool, high = self._reidentify(table, dets, pool, high)
         if pool.size and high.size:
-            cost = self.iou_cost(dets, pool, high, cfg.fuse_score)
+            cost = self.iou_cost(dets, pool, high, self.fuse_score)
             if appearance:
                 cost, veto = self._fuse_appearance(table, dets, pool, high, cost)
-            _, pool, high = self.assign(table, dets, pool, high, cost, cfg.match_thresh_iou)  # a
-        if cfg.buffered_iou > 0 and pool.size and high.size:  # C-BIoU: small or fast boxes missed by IoU
-            b = cfg.buffered_iou
+            _, pool, high = self.assign(table, dets, pool, high, cost, self.match_thresh_iou)  # a
+        if self.buffered_iou > 0 and pool.size and high.size:  # C-BIoU: small or fast boxes missed by IoU
+            b = self.buffered_iou
             cost = iou_distance(_expand(dets.track_boxes[pool], b), _expand(dets.boxes[high], b))
             if appearance:
                 cost, _ = self._fuse_appearance(table, dets, pool, high, cost, attract=False)
-            _, pool, high = self.assign(table, dets, pool, high, cost, cfg.buffered_iou_thresh)
-        if cfg.ocr_thresh > 0 and pool.size and high.size:
+            _, pool, high = self.assign(table, dets, pool, high, cost, self.buffered_iou_thresh)
+        if self.ocr_thresh > 0 and pool.size and high.size:
             cost = iou_distance(table.obs_boxes[pool], dets.boxes[high])
             if appearance:
                 cost, _ = self._fuse_appearance(table, dets, pool, high, cost, attract=False)
-            _, pool, high = self.assign(table, dets, pool, high, cost, cfg.ocr_thresh)  # b
+            _, pool, high = self.assign(table, dets, pool, high, cost, self.ocr_thresh)  # b
         if appearance and pool.size and high.size:
             pool, high = self._reidentify(table, dets, pool, high)  # c
             if dets.vetoed and pool.size and high.size:
-                cost = self.iou_cost(dets, pool, high, cfg.fuse_score)
-                _, pool, high = self.assign(table, dets, pool, high, cost, cfg.match_thresh_iou)  # d
-        if cfg.second_pass_lost:
+                cost = self.iou_cost(dets, pool, high, self.fuse_score)
+                _, pool, high = self.assign(table, dets, pool, high, cost, self.match_thresh_iou)  # d
+        if self.second_pass_lost:
             return pool, high
         return pool[state[pool] == _TRACKED], high
 
@@ -91,18 +128,17 @@ class GatedAssociation(Association):
 
     def _clean_detections(self, dets: Frame) -> np.ndarray:
         """``[N]`` bool: confident detections not covered by detections in front (their embeddings count)."""
-        cfg = self.config
-        clean = dets.scores >= cfg.emb_update_thresh
+        clean = dets.scores >= self.emb_update_thresh
         if clean.size > 1 and clean.any():  # every detection may occlude (low scores too)
-            clean &= _covered_fraction(dets.boxes) <= cfg.emb_max_cover
+            clean &= _covered_fraction(dets.boxes) <= self.emb_max_cover
         return clean
 
     def _reliable_tracks(self, t: TrackTable) -> np.ndarray:
         """``[T]`` bool: tracks whose smoothed embedding has proven consistent."""
         return (
             t.has_emb
-            & (t.emb_count >= self.config.emb_min_updates)
-            & (t.emb_consistency >= self.config.emb_min_consistency)
+            & (t.emb_count >= self.emb_min_updates)
+            & (t.emb_consistency >= self.emb_min_consistency)
         )
 
     def _fuse_appearance(
@@ -119,7 +155,6 @@ class GatedAssociation(Association):
         Only reliable tracks take part; a veto also needs a clean detection. Returns the new cost and
         whether any pair was vetoed (so :meth:`match` knows whether step d has work).
         """
-        cfg = self.config
         rel = np.flatnonzero(dets.reliable[rows])
         if rel.size == 0:
             return cost, False
@@ -127,9 +162,9 @@ class GatedAssociation(Association):
         sub = cost[rel]
         if attract:
             app = 0.5 * (1.0 - sim)
-            ok = (app <= cfg.appearance_thresh) & (sub <= cfg.proximity_thresh)
+            ok = (app <= self.appearance_thresh) & (sub <= self.proximity_thresh)
             sub = np.where(ok, np.minimum(sub, app), sub)
-        veto = (sim < cfg.veto_ratio * table.emb_consistency[rows[rel]][:, None]) & dets.clean[idx][None, :]
+        veto = (sim < self.veto_ratio * table.emb_consistency[rows[rel]][:, None]) & dets.clean[idx][None, :]
         veto &= np.isfinite(sub)
         any_veto = bool(veto.any())
         if any_veto:
@@ -157,7 +192,7 @@ class GatedAssociation(Association):
             dets.maha_all = self.kalman.multi_gating_distance(table.means, table.covs, dets.xyah)
         maha = dets.maha_all[np.ix_(rows, idx)]
         cost[maha > CHI2INV95[4]] = np.inf
-        matches, _, _ = self.assign(table, dets, rows, idx, cost, self.config.reid_thresh)
+        matches, _, _ = self.assign(table, dets, rows, idx, cost, self.reid_thresh)
         if matches.shape[0] == 0:
             return pool, high
         done_rows = np.zeros(len(table), dtype=bool)

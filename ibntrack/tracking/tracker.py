@@ -95,7 +95,7 @@ class MultiObjectTracker:
             kalman = KalmanFilter.for_frame_rate(self.frame_rate)
         self.kalman = kalman if kalman is not None else KalmanFilter()
         #: Steps 2-3: the strategy ``config.association`` names (:data:`STRATEGIES`).
-        self.association = STRATEGIES[self.config.association](self.config, self.kalman)
+        self.association = STRATEGIES[self.config.association].from_config(self.config, self.kalman)
         self._table = self._new_table()
         self._frame_id = 0
         self._last_id = 0
