@@ -5,16 +5,12 @@ is testable with hand-written flag strings; :func:`read_cpu` reads the live mach
 
 **ISA classes** (:func:`isa_class`), the best a CPU offers for dense dot products:
 
-=============  ==========================================  ============================================
-class          flags                                       fast formats
-=============  ==========================================  ============================================
-``amx``        ``amx_bf16`` / ``amx_int8``                  bf16 (AMX tiles), int8 (AMX / VNNI)
-``avx512_bf16`` ``avx512_bf16`` (Zen 4, Cooper Lake)        bf16 (``vdpbf16ps``), int8 (VNNI)
-``avx512_vnni`` ``avx512_vnni`` without bf16 (Cascade Lake)  int8 (VNNI); bf16 only emulated
-``avx512``     ``avx512f`` + ``avx512bw``                   fp32; int8 u8×s8 pairs saturate in int16
-``avx2``       ``avx2`` + ``fma`` (older EPYC, Haswell)     fp32; int8 u8×s8 pairs saturate in int16
-``baseline``   none of the above                            fp32
-=============  ==========================================  ============================================
+* ``amx`` — ``amx_bf16`` / ``amx_int8`` (Sapphire Rapids): bf16 on AMX tiles, int8 (AMX / VNNI);
+* ``avx512_bf16`` — ``avx512_bf16`` (Zen 4, Cooper Lake): bf16 (``vdpbf16ps``), int8 (VNNI);
+* ``avx512_vnni`` — ``avx512_vnni`` without bf16 (Cascade Lake): int8 (VNNI); bf16 only emulated;
+* ``avx512`` — ``avx512f`` + ``avx512bw`` (Skylake-X): fp32; u8×s8 int8 pairs saturate in int16;
+* ``avx2`` — ``avx2`` (older EPYC, Haswell): fp32; u8×s8 int8 pairs saturate in int16;
+* ``baseline`` — none of the above: fp32.
 
 **The cap.** oneDNN (PyTorch's convolutions and matmuls) never uses an ISA above
 ``ONEDNN_MAX_CPU_ISA`` (or its older name ``DNNL_MAX_CPU_ISA``), e.g. ``AVX2`` imitates an AVX2-only CPU:
@@ -25,7 +21,8 @@ MLAS kernels follow the CPU (:func:`ort_class`).
 CUDA → fp16. CPU: an int8 ONNX export when one is given (it is the fastest format measured on every
 class, and ``ibntrack export --quantize int8`` writes 7-bit weights that no ISA saturates); otherwise
 bf16 when the *torch* class has native bf16 (``amx``, ``avx512_bf16``), else fp32 — emulated bf16 is
-never faster than fp32 (1.00× on an AVX2-only EPYC, 10× slower under ``ONEDNN_MAX_CPU_ISA=AVX2``).
+never faster than fp32 (1.00× on an AVX2-only EPYC; a bf16 matmul ran at 1 GOP/s vs 47-57 for fp32
+under ``ONEDNN_MAX_CPU_ISA=AVX2``).
 """
 
 from __future__ import annotations
