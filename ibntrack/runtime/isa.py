@@ -182,7 +182,7 @@ def choose_precision(
             else "u8×s8 kernels; its 7-bit weights keep them from saturating"
         )
         return PrecisionChoice("int8", f"int8 ONNX export, {kernel} CPU for ONNX Runtime: {how}")
-    if cls in _NATIVE_BF16:
+    if cls in _NATIVE_BF16 and {"avx512_bf16", "amx_bf16"} & flags:  # the rule ibntrack.precision keeps
         flag = "amx_bf16" if cls == "amx" else "avx512_bf16"
         return PrecisionChoice(
             "bf16", f"{cls} CPU{capped}: native bfloat16 ({flag}), 1.4-2.5x fp32 end to end{_INT8_HINT}"

@@ -153,3 +153,10 @@ def test_the_leaf_rule_of_precision_agrees_with_the_isa_table(cap):
 def test_in_process_rule_agrees_too():
     expected = isa.choose_precision(isa.read_cpu().flags, isa.onednn_cap()).precision
     assert precision.resolve_precision("auto", "cpu") == expected
+
+
+def test_amx_int8_alone_is_no_native_bf16():
+    """A (hypothetical) CPU listing ``amx_int8`` without ``amx_bf16``/``avx512_bf16``: the same rule as
+    ``ibntrack.precision`` (bf16 needs one of those two flags)."""
+    flags = _flags(CASCADE + " amx_tile amx_int8")
+    assert isa.isa_class(flags) == "amx" and isa.choose_precision(flags).precision == "fp32"
