@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_demo, _add_synth, _add_train, _add_track, _add_eval, _add_export, _add_adapt, _add_info):
         add(sub)
-    from ibntrack.data.convert import add_convert_parser
     from ibntrack.cli.tune import add_tune_parser
+    from ibntrack.data.convert import add_convert_parser
 
     add_convert_parser(sub)
     add_tune_parser(sub)
