@@ -48,7 +48,7 @@ cross-domain: $(DEV)
 
 real-footage: $(DEV) $(FOOTAGE)
 	$(PY) scripts/real_footage.py --gt ../shared/data/gt_only/MOT15-train/PETS09-S2L1/gt/gt.txt \
-		--mot17 ../shared/data/mot17_mini --work runs/real --docs docs/RESULTS_REAL.md
+		--mot17 ../shared/data/mot17_mini --work runs/real --docs runs/real/tables.md
 
 clean:
 	rm -rf runs .pytest_cache

@@ -8,7 +8,7 @@ teacher's own labels (agreement, the measure a user without ground truth has). `
 real MOT17 frames we hold (another camera, 1920x1080) as a second, unseen test.
 
     python scripts/real_footage.py --gt ../shared/data/gt_only/MOT15-train/PETS09-S2L1/gt/gt.txt \
-        --mot17 ../shared/data/mot17_mini --work runs/real --docs docs/RESULTS_REAL.md
+        --mot17 ../shared/data/mot17_mini --work runs/real --docs runs/real/tables.md
 
 Every stage is cached under ``--work`` (re-running reuses finished adaptations and result files). The two
 adaptations (IBN-a, BN twin: same teacher labels, steps, seed) run side by side as two 1-thread processes.
@@ -295,20 +295,21 @@ def main() -> int:
                 fps = [run_model(w, seq, out, k) for seq in sequences(seq_root)]
                 runs[f"{label}|{tname}"] = (out, float(np.mean(fps)))
     # agreement with the teacher's offline labels on the held-out half (no ground truth needed)
-    agree_gt = args.work / "data" / "vtest-second-teacher"
+    # the held-out half labelled by the teacher's offline pipeline: a sequence of the same name
+    agree_gt = args.work / "data" / "teacher-labels" / second.name
     if not (agree_gt / "gt" / "gt.txt").is_file():
-        shutil.copytree(second, agree_gt, dirs_exist_ok=True, ignore=shutil.ignore_patterns("gt"))
-        rows = np.loadtxt(
-            runs["teacher HOG + video filters (offline)|vtest second half (GT)"][0] / "vtest-second.txt",
+        agree_gt.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(second / "seqinfo.ini", agree_gt / "seqinfo.ini")
+        if not (agree_gt / "img1").exists():
+            (agree_gt / "img1").symlink_to((second / "img1").resolve(), target_is_directory=True)
+        teacher_rows = np.loadtxt(
+            runs["teacher HOG + video filters (offline)|vtest second half (GT)"][0] / f"{second.name}.txt",
             delimiter=",",
             ndmin=2,
         )
-        out = np.ones((len(rows), 9))
-        out[:, :6] = rows[:, :6]
-        write_gt(agree_gt / "gt" / "gt.txt", out)
-        (agree_gt / "seqinfo.ini").write_text(
-            (second / "seqinfo.ini").read_text().replace("name=vtest-second", "name=vtest-second")
-        )
+        gt_rows = np.ones((len(teacher_rows), 9))
+        gt_rows[:, :6] = teacher_rows[:, :6]
+        write_gt(agree_gt / "gt" / "gt.txt", gt_rows)
     text = [
         f"CPU: {cpu_summary()}; torch threads 1 per process; adaptation wall clock "
         f"{adapt_wall:.0f} s this invocation (0 = reused).\n"
