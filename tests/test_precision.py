@@ -81,11 +81,10 @@ def test_autocast_runs_convolutions_in_bf16_and_is_a_noop_for_fp32():
 
 
 def test_bf16_channels_last_training_steps_are_finite_and_keep_fp32_weights(tmp_path, monkeypatch):
-    from tests.training.test_train import TINY, _make_sequence
-
     from ibntrack.config import load_config
     from ibntrack.nn.checkpoint import load_checkpoint
     from ibntrack.training.train import fit
+    from tests.training.test_train import TINY, _make_sequence
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)  # bf16 is exact, only slower
     data = tmp_path / "d"
