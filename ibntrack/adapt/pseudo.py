@@ -116,7 +116,7 @@ def camera_is_static(frames: list[np.ndarray], max_shift: float) -> tuple[bool, 
         pts = cv2.goodFeaturesToTrack(ga, maxCorners=400, qualityLevel=0.01, minDistance=8)
         if pts is None or len(pts) < 10:
             continue
-        nxt, status, _ = cv2.calcOpticalFlowPyrLK(ga, gb, pts, None)
+        nxt, status, _ = cv2.calcOpticalFlowPyrLK(ga, gb, pts, None)  # type: ignore[call-overload]
         ok = status.reshape(-1) == 1
         if ok.sum() < 10:
             shifts.append(float("inf"))  # nothing follows: the view changed
@@ -148,7 +148,7 @@ def foreground_fraction(
         ``[N]`` float32 in [0, 1] (0 for a box wholly outside the frame).
     """
     grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-    mask = (cv2.absdiff(grey, background) > diff).astype(np.uint8)
+    mask: np.ndarray = (cv2.absdiff(grey, background) > diff).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     integral = cv2.integral(mask)  # [H+1, W+1]
     h, w = mask.shape

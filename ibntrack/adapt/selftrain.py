@@ -144,7 +144,7 @@ def label_source(
             source.frame_rate,
             _sample(frames, cfg.labels.background_frames),
             name=source.name,
-            progress=bar.update,
+            progress=lambda n: None if bar.update(n) else None,
         )
     _write_sequence(seq_dir, frames, source.frame_rate, labels.rows, cfg.scene, class_names)
     log.info(

@@ -103,7 +103,7 @@ class HogPeopleDetector:
         self.scale = float(scale)
         self.nms_iou = float(nms_iou)
         self._hog = cv2.HOGDescriptor()
-        self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        self._hog.setSVMDetector(cv2.HOGDescriptor.getDefaultPeopleDetector())  # type: ignore[call-overload]
 
     def __call__(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``[H, W, 3]`` uint8 BGR -> ``(boxes [N, 4] xyxy, scores [N])`` in frame pixels."""

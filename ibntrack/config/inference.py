@@ -18,6 +18,7 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from ibntrack.config.loader import build_config, config_to_dict, read_mapping
@@ -151,7 +152,7 @@ def load_inference_config(
         raw["association"] = config_to_dict(TrackerConfig(**dict(card.tracker)))
     if path is not None:
         source = str(path)
-        for name, values in tracker_settings(read_mapping(path, "tracker config")).items():
+        for name, values in tracker_settings(read_mapping(Path(path), "tracker config")).items():
             if name in SECTIONS and isinstance(values, Mapping):
                 if raw.get(name) is None:
                     raw[name] = config_to_dict(TrackerConfig()) if name == "association" else {}

@@ -244,7 +244,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
     source = "<defaults>"
     if path is not None:
         source = str(path)
-        raw = read_mapping(path)
+        raw = read_mapping(Path(path))
     return build_config(Config, raw, source, overrides)
 
 
