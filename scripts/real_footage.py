@@ -68,7 +68,8 @@ def prepare(video: Path, gt_file: Path | None, work: Path) -> tuple[Path, Path]:
     first, second = work / "data" / "vtest-first", work / "data" / "vtest-second"
     if (second / "seqinfo.ini").is_file():
         return first, second
-    frames = [f for _, f in open_sources(video)[0]]
+    source = open_sources(video)[0]
+    frames = [f for _, f in source]
     half = len(frames) // 2  # 397 of 795
     gt = np.loadtxt(gt_file, delimiter=",", ndmin=2) if gt_file else None
     for seq, lo, hi in ((first, 0, half), (second, half, len(frames))):
@@ -84,7 +85,9 @@ def prepare(video: Path, gt_file: Path | None, work: Path) -> tuple[Path, Path]:
             out[:, :6] = rows[:, :6]
             write_gt(seq / "gt" / "gt.txt", out)
         h, w = frames[0].shape[:2]
-        write_seqinfo(seq, seq.name, 10, hi - lo, w, h, ".jpg", ("campus", "pedestrian"), ("pedestrian",))
+        write_seqinfo(
+            seq, seq.name, source.frame_rate, hi - lo, w, h, ".jpg", ("campus", "pedestrian"), ("pedestrian",)
+        )
     return first, second
 
 

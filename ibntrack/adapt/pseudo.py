@@ -210,7 +210,7 @@ def label_footage(
     frame_rate: float,
     sample: list[np.ndarray],
     name: str = "footage",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> FootageLabels:
     """Pseudo-labels for one source.
 

@@ -32,7 +32,7 @@ import yaml
 from ibntrack.adapt.pseudo import FootageLabels, PseudoLabelConfig, Teacher, label_footage, link_tracklets
 from ibntrack.adapt.teacher import make_teacher
 from ibntrack.config import load_config
-from ibntrack.data.motio import read_gt, write_gt, write_seqinfo
+from ibntrack.data.motio import read_gt, read_seqinfo, write_gt, write_seqinfo
 from ibntrack.fileio import atomic_write_text, check_writable_dir
 from ibntrack.nn.checkpoint import load_checkpoint, save_checkpoint
 
@@ -144,7 +144,7 @@ def label_source(
             source.frame_rate,
             _sample(frames, cfg.labels.background_frames),
             name=source.name,
-            progress=lambda n: None if bar.update(n) else None,
+            progress=bar.update,
         )
     _write_sequence(seq_dir, frames, source.frame_rate, labels.rows, cfg.scene, class_names)
     log.info(
@@ -326,9 +326,8 @@ def adapt(
     for source in opened:
         seq_dir = labels_root / source.name
         label_source(source, seq_dir, teacher, cfg, class_names)
-        info = (seq_dir / "seqinfo.ini").read_text()
-        fields = dict(line.split("=", 1) for line in info.splitlines() if "=" in line)
-        w, h, n = int(fields["imWidth"]), int(fields["imHeight"]), int(fields["seqLength"])
+        info = read_seqinfo(seq_dir / "seqinfo.ini")
+        w, h, n = int(info["imwidth"]), int(info["imheight"]), int(info["seqlength"])
         size = size or _default_input_size(w, h)
         frames_total += n
         footage.append({"name": source.name, "spec": str(source.spec), "frames": n, "size": [w, h]})

@@ -31,6 +31,7 @@ class TeacherError(ValueError):
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     """Greedy non-maximum suppression; ``boxes [N, 4]`` xyxy, ``scores [N]`` -> kept indices ``[K]``."""
     order = np.argsort(-scores, kind="stable")
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     keep: list[int] = []
     while order.size:
         i = int(order[0])
@@ -41,7 +42,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
         x2 = np.minimum(boxes[i, 2], boxes[rest, 2])
         y2 = np.minimum(boxes[i, 3], boxes[rest, 3])
         inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         ious = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
         order = rest[ious <= iou]
     return np.asarray(keep, dtype=np.int64)
